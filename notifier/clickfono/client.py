@@ -1,0 +1,139 @@
+"""HTTP client for ``GET {base}/calls/list``. Every upstream answer becomes our own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+import stamina
+
+from notifier import __version__
+from notifier.errors import SourceError, SourceUnauthorized, SourceUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One ``calls/list`` answer: for one popup (or all), for one date."""
+
+    date: str
+    popup: str | None
+    status: int
+    """200 (body holds the list), 204 (no calls) or 404 (popup not found)."""
+    body: bytes = b""
+
+    @property
+    def key(self) -> str:
+        """Identifies the answer within its date (the popup uuid, or ``*``)."""
+        return self.popup or "*"
+
+    @property
+    def popup_not_found(self) -> bool:
+        return self.status == 404
+
+
+class _Transient(SourceUnavailable):
+    """An attempt that may succeed if repeated."""
+
+
+class ClickfonoClient:
+    """Fetches one date's calls: one request per popup (concurrently) or one for all.
+
+    ``transport`` is the seam for tests; ``attempts`` and ``backoff`` bound the jittered
+    retries of transient failures (5xx, 429, timeouts, refused connections). A 401 is
+    never retried. ``timeout`` is a deadline on the whole request, body included.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        popups: Sequence[str] = (),
+        timeout: float = 10.0,
+        attempts: int = 3,
+        backoff: tuple[float, float] = (0.5, 5.0),
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/calls/list"
+        self.popups = tuple(popups)
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self._http = httpx.AsyncClient(
+            headers={"security-token": token, "accept": "application/json",
+                     "user-agent": f"clickfono-notifier/{__version__}"},
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch(self, day: date) -> list[Answer]:
+        """All answers for ``day``. Raises SourceUnauthorized or SourceUnavailable."""
+        targets: Sequence[str | None] = self.popups or (None,)
+        results = await asyncio.gather(
+            *(self._fetch_one(day.isoformat(), popup) for popup in targets),
+            return_exceptions=True,
+        )
+        answers: list[Answer] = []
+        failures: list[BaseException] = []
+        for result in results:
+            if isinstance(result, Answer):
+                answers.append(result)
+            else:
+                failures.append(result)
+        for failure in failures:
+            if isinstance(failure, SourceUnauthorized):
+                raise failure
+        for failure in failures:
+            if isinstance(failure, SourceError):
+                raise failure
+        if failures:
+            raise failures[0]
+        return answers
+
+    async def _fetch_one(self, day: str, popup: str | None) -> Answer:
+        params = {"date": day} | ({"popup_uuid": popup} if popup else {})
+        try:
+            async for attempt in stamina.retry_context(
+                on=_Transient, attempts=self.attempts, wait_initial=self.backoff[0],
+                wait_max=self.backoff[1], wait_jitter=self.backoff[0], timeout=None,
+            ):
+                with attempt:
+                    return await self._attempt(day, popup, params)
+        except _Transient as exc:
+            raise SourceUnavailable(str(exc)) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, day: str, popup: str | None, params: dict[str, str]) -> Answer:
+        where = f"popup {popup}" if popup else "all popups"
+        try:
+            # httpx's read timeout is per chunk; this bounds the whole exchange.
+            async with asyncio.timeout(self.timeout):
+                response = await self._http.get(self.url, params=params)
+        except TimeoutError:
+            raise _Transient(f"Clickfono timed out after {self.timeout:g}s ({where})") from None
+        except httpx.TimeoutException:
+            raise _Transient(f"Clickfono timed out after {self.timeout:g}s ({where})") from None
+        except httpx.HTTPError as exc:
+            raise _Transient(f"Clickfono unreachable: {type(exc).__name__} ({where})") from None
+        status = response.status_code
+        if status == 200:
+            return Answer(day, popup, 200, response.content)
+        if status == 204:
+            return Answer(day, popup, 204)
+        if status in (401, 403):
+            raise SourceUnauthorized(f"Clickfono rejected the token (HTTP {status})")
+        if status == 404 and popup:
+            return Answer(day, popup, 404)
+        if status == 404:
+            raise SourceUnavailable("Clickfono answered 404 for calls/list; "
+                                    "check CLICKFONO_BASE_URL")
+        if status == 429 or status >= 500:
+            raise _Transient(f"Clickfono answered HTTP {status} ({where})")
+        raise SourceUnavailable(f"Clickfono answered unexpected HTTP {status} ({where})")

@@ -1,0 +1,1 @@
+"""One module per sink behind the Protocol in ``base``."""

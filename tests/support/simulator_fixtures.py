@@ -1,0 +1,1 @@
+"""Fixtures for the Clickfono simulator (filled in by the simulator work)."""

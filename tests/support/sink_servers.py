@@ -1,0 +1,1 @@
+"""Fixtures for local sink servers: webhook receiver, Slack API, SMTP (filled in later)."""
