@@ -1,0 +1,1 @@
+"""Fixtures: slack_fixtures (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Fixtures: smtp_fixtures (filled in by its owner)."""

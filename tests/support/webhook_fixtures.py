@@ -1,0 +1,1 @@
+"""Fixtures: webhook_fixtures (filled in by its owner)."""
