@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clickfono-notifier",
         description="Watches Clickfono's calls/list and alerts Slack, email and webhooks. "
-                    "Configured with environment variables (see the README).",
+        "Configured with environment variables (see the README).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -37,10 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="serve the built-in Clickfono simulator")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8081)
-    simulate.add_argument("--token", default="demo-token",
-                          help="the security-token the simulator accepts")
-    simulate.add_argument("--speed", type=float, default=1.0,
-                          help="simulated seconds per real second (e.g. 120)")
+    simulate.add_argument(
+        "--token", default="demo-token", help="the security-token the simulator accepts"
+    )
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second (e.g. 120)"
+    )
     simulate.add_argument("--seed", type=int, default=7, help="seed of the simulated day")
     return parser
 
@@ -77,8 +79,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from notifier.clickfono.simulator import serve
 
-        serve(host=args.host, port=args.port, token=args.token, speed=args.speed,
-              seed=args.seed)
+        serve(host=args.host, port=args.port, token=args.token, speed=args.speed, seed=args.seed)
         return EXIT_OK
 
     from notifier import commands

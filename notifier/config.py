@@ -1,27 +1,43 @@
-"""Settings: the only module that reads environment variables."""
+"""Settings: the only module that reads environment variables.
+
+``load_settings()`` reads the process environment (or a given mapping), validates every
+variable of SPEC.md strictly and raises ``ConfigError`` with one line per problem, each
+naming the variable and what it expects. A variable set to an empty string is a value,
+not "unset": it is accepted only where empty is meaningful (the variables whose default
+is empty) and otherwise reported, so a mistyped template cannot silently change
+behaviour. Secrets (tokens, passwords, and URLs that may embed credentials) are
+``SecretStr`` and never appear in messages or in ``repr(settings)``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from functools import cached_property
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from notifier.errors import ConfigError
 from notifier.hours import BusinessCalendar, WeeklySchedule, holiday_checker, parse_business_hours
 
-ALERT_EVENTS = (
-    "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long"
-)
+ALERT_EVENTS = "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long"
 EVENT_TYPES = (
     "call.created",
     "call.status_changed",
@@ -33,6 +49,20 @@ EVENT_TYPES = (
     "notifier.source_unavailable",
     "notifier.source_recovered",
 )
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://)[^/@\s]*@")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _show(value: object, limit: int = 80) -> str:
+    """A value quoted for a one-line message: control characters escaped, URL credentials
+    masked, long values shortened."""
+    text = str(value)
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"'{text}'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +76,24 @@ class EventFilter:
 
     @classmethod
     def parse(cls, text: str) -> EventFilter:
+        """Parse ``call.spam,call.*``; raise ValueError for an empty list or a pattern that
+        matches no known event type."""
         patterns = tuple(p.strip() for p in text.split(",") if p.strip())
+        if not patterns:
+            raise ValueError(
+                f"expected comma-separated event types, or globs such as call.* or *, "
+                f"got {_show(text)}"
+            )
+        known = ", ".join(EVENT_TYPES)
         for pattern in patterns:
-            if not any(fnmatch.fnmatchcase(t, pattern) for t in EVENT_TYPES):
-                raise ValueError(f"'{pattern}' matches no event type")
+            if any(fnmatch.fnmatchcase(t, pattern) for t in EVENT_TYPES):
+                continue
+            if _GLOB_CHARS.search(pattern):
+                raise ValueError(f"glob {_show(pattern)} matches no event type (known: {known})")
+            raise ValueError(
+                f"unknown event type {_show(pattern)} "
+                f"(known: {known}; globs such as call.* are allowed)"
+            )
         return cls(patterns)
 
 
@@ -60,36 +104,58 @@ def _split_csv(value: Any) -> Any:
 
 
 CsvList = Annotated[tuple[str, ...], NoDecode]
-PositiveSeconds = Annotated[float, Field(gt=0)]
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
-# What each variable expects, for one-line errors; fields not listed use pydantic's words.
+# What each variable expects, for type and range errors; custom validators word their own.
 _EXPECTED: dict[str, str] = {
+    "clickfono_token": "the Clickfono API token",
+    "clickfono_popup_uuids": "comma-separated popup UUIDs",
     "clickfono_timeout": "a positive number of seconds",
     "notifier_poll_interval": "a positive number",
     "notifier_rollover_grace": "a whole number of minutes, 0 or more",
-    "notifier_queue_alert_minutes": "a number of minutes, 0 or more",
+    "notifier_queue_alert_minutes": "a number of minutes, 0 or more (0 disables)",
     "notifier_baseline": "'silent' or 'notify'",
+    "notifier_retry_schedule": "comma-separated seconds such as 5,30,120",
     "notifier_language": "'es' or 'en'",
     "notifier_mask_pii": "true or false",
     "notifier_console": "true or false",
-    "notifier_http_port": "a port number from 0 to 65535",
+    "notifier_http_port": "a port number from 0 to 65535 (0 disables)",
     "notifier_state_ttl_days": "a whole number of days, 1 or more",
     "slack_storm_threshold": "a whole number, 1 or more",
     "smtp_port": "a port number from 1 to 65535",
     "smtp_security": "'starttls', 'tls' or 'none'",
+    "email_to": "comma-separated email addresses",
     "log_level": "one of debug, info, warning, error",
     "log_format": "'json' or 'console'",
-    "notifier_lease_ttl": "a positive number of seconds",
+    "notifier_lease_ttl": "a number of seconds, 3 or more",
     "notifier_claim_timeout": "a positive number of seconds",
     "notifier_webhook_concurrency": "a whole number, 1 or more",
     "notifier_unavailable_cycles": "a whole number, 1 or more",
 }
-_SECRETS = {"clickfono_token", "slack_bot_token", "slack_webhook_url", "smtp_password",
-            "webhook_secret", "webhook_url", "redis_url"}
+_SECRETS = frozenset(
+    {
+        "clickfono_token",
+        "slack_bot_token",
+        "slack_webhook_url",
+        "smtp_password",
+        "webhook_secret",
+        "webhook_url",
+        "redis_url",
+    }
+)
+
+
+def _http_url_problem(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme not in ("http", "https") or not parts.hostname
 
 
 class Settings(BaseSettings):
-    """Every variable of SPEC.md, typed and validated. Field name = variable name."""
+    """Every variable of SPEC.md, typed and validated. Field name = variable name.
+
+    Built by ``load_settings``; the model itself reads no environment (its only source is
+    the values passed in), so tests and callers get exactly what they pass.
+    """
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
@@ -103,7 +169,7 @@ class Settings(BaseSettings):
     notifier_business_hours: str = "mon-fri 09:00-18:00"
     notifier_holidays: str = ""
     notifier_rollover_grace: Annotated[int, Field(ge=0)] = 120
-    notifier_queue_alert_minutes: Annotated[float, Field(ge=0)] = 15
+    notifier_queue_alert_minutes: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 15
     notifier_baseline: Literal["silent", "notify"] = "silent"
     notifier_retry_schedule: CsvList = ("5", "30", "120", "600", "1800", "3600", "10800", "21600")
     notifier_language: Literal["es", "en"] = "es"
@@ -140,16 +206,35 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
 
     # Extensions beyond SPEC.md's table (documented in the README).
-    notifier_lease_ttl: PositiveSeconds = 15.0
+    notifier_lease_ttl: Annotated[float, Field(ge=3, allow_inf_nan=False)] = 15.0
     notifier_claim_timeout: PositiveSeconds = 120.0
     notifier_webhook_concurrency: Annotated[int, Field(ge=1)] = 16
     notifier_unavailable_cycles: Annotated[int, Field(ge=1)] = 3
 
-    _csv = field_validator("clickfono_popup_uuids", "email_to", "notifier_retry_schedule",
-                           mode="before")(_split_csv)
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings is the one reader of the environment; the model never reads it.
+        return (init_settings,)
 
-    @field_validator("log_level", "log_format", "notifier_baseline", "notifier_language",
-                     "smtp_security", mode="before")
+    _csv = field_validator(
+        "clickfono_popup_uuids", "email_to", "notifier_retry_schedule", mode="before"
+    )(_split_csv)
+
+    @field_validator(
+        "log_level",
+        "log_format",
+        "notifier_baseline",
+        "notifier_language",
+        "smtp_security",
+        mode="before",
+    )
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -158,32 +243,47 @@ class Settings(BaseSettings):
     @classmethod
     def _token_present(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise ValueError("required, and must not be empty")
+            raise ValueError("required, but set to an empty value")
         return value
 
     @field_validator("clickfono_base_url", "slack_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"expected an http(s) URL, got '{value}'")
+        if _http_url_problem(value):
+            raise ValueError(f"expected an http(s) URL such as https://host/, got {_show(value)}")
         return value
 
     @field_validator("webhook_url", "slack_webhook_url")
     @classmethod
     def _secret_http_url(cls, value: SecretStr) -> SecretStr:
         text = value.get_secret_value()
-        if text:
-            parts = urlsplit(text)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError("expected an http(s) URL")
+        if text and _http_url_problem(text):
+            raise ValueError("expected an http(s) URL such as https://host/path (value hidden)")
         return value
 
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr) -> SecretStr:
-        if urlsplit(value.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                "expected a redis://, rediss:// or unix:// URL such as "
+                "redis://localhost:6379/0 (value hidden)"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if text:
+            body = text.removeprefix("whsec_")
+            try:
+                decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                decoded = b""
+            if not text.startswith("whsec_") or not decoded:
+                raise ValueError("expected a Standard Webhooks secret such as whsec_<base64 bytes>")
         return value
 
     @field_validator("notifier_timezone")
@@ -191,46 +291,54 @@ class Settings(BaseSettings):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone such as America/Santiago, "
-                             f"got '{value}'") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"expected an IANA time zone such as America/Santiago, got {_show(value)}"
+            ) from None
         return value
 
     @field_validator("notifier_business_hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        parse_business_hours(value)
+        parse_business_hours(value)  # its ValueError says what is wrong and what to write
         return value
 
     @field_validator("notifier_holidays")
     @classmethod
     def _holidays(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value:
-            import holidays
-
-            if value not in holidays.list_supported_countries():
-                raise ValueError(f"expected an ISO country code such as CL, got '{value}'")
-        return value
+        code = value.strip().upper()
+        try:
+            holiday_checker(code)
+        except ValueError:
+            raise ValueError(
+                f"expected an ISO country code supported by the holidays package, such as "
+                f"CL, got {_show(value)}"
+            ) from None
+        return code
 
     @field_validator("notifier_retry_schedule")
     @classmethod
     def _schedule(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
+        def ok(item: str) -> bool:
             try:
-                ok = float(item) >= 0
+                seconds = float(item)
             except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"expected comma-separated seconds such as 5,30,120, "
-                                 f"got '{','.join(value)}'")
+                return False
+            return math.isfinite(seconds) and seconds >= 0
+
+        if not value or not all(ok(item) for item in value):
+            raise ValueError(
+                f"expected comma-separated seconds such as 5,30,120, got {_show(','.join(value))}"
+            )
         return value
 
     @field_validator("notifier_redis_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.:\-]+", value):
-            raise ValueError(f"expected letters, digits and _.:- only, got '{value}'")
+            raise ValueError(
+                f"expected a non-empty name of letters, digits and _ . : - only, got {_show(value)}"
+            )
         return value
 
     @field_validator("slack_channel_by_popup")
@@ -242,15 +350,48 @@ class Settings(BaseSettings):
             except json.JSONDecodeError:
                 mapping = None
             if not isinstance(mapping, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) and v for k, v in mapping.items()
+                isinstance(k, str) and k and isinstance(v, str) and v for k, v in mapping.items()
             ):
-                raise ValueError('expected a JSON object such as {"popup-uuid": "#channel"}')
+                raise ValueError(
+                    "expected a JSON object of popup UUID to channel such as "
+                    f'{{"popup-uuid": "#channel"}}, got {_show(value)}'
+                )
         return value
 
     @field_validator("slack_events", "email_events", "webhook_events")
     @classmethod
     def _events(cls, value: str) -> str:
         EventFilter.parse(value)
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _smtp_host(cls, value: str) -> str:
+        if value and (re.search(r"[\s/]", value) or re.fullmatch(r"[^:]+:\d*", value)):
+            raise ValueError(
+                f"expected a host name such as smtp.example.com (no scheme; the port goes "
+                f"in SMTP_PORT), "
+                f"got {_show(value)}"
+            )
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _email_from(cls, value: str) -> str:
+        if value and "@" not in parseaddr(value)[1]:
+            raise ValueError(
+                f"expected an email address such as alerts@example.com, got {_show(value)}"
+            )
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _email_to(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if "@" not in parseaddr(address)[1]:
+                raise ValueError(
+                    f"expected comma-separated email addresses, got {_show(','.join(value))}"
+                )
         return value
 
     # Typed views, computed once.
@@ -277,22 +418,29 @@ class Settings(BaseSettings):
         return dict(json.loads(raw)) if raw else {}
 
     def event_filter(self, sink: str) -> EventFilter:
-        text = {"slack": self.slack_events, "email": self.email_events,
-                "webhook": self.webhook_events}.get(sink, "*")
+        """The event filter of ``slack``, ``email`` or ``webhook``; ``*`` for other sinks."""
+        text = {
+            "slack": self.slack_events,
+            "email": self.email_events,
+            "webhook": self.webhook_events,
+        }.get(sink, "*")
         return EventFilter.parse(text)
 
     @property
     def slack_enabled(self) -> bool:
+        """Slack is on with a bot token and a channel (or popup map), or a webhook URL."""
         has_bot = bool(self.slack_bot_token.get_secret_value())
         has_hook = bool(self.slack_webhook_url.get_secret_value())
         return has_hook or (has_bot and bool(self.slack_channel or self.channel_by_popup))
 
     @property
     def email_enabled(self) -> bool:
+        """Email is on when SMTP_HOST and EMAIL_TO are both set."""
         return bool(self.smtp_host and self.email_to)
 
     @property
     def webhook_enabled(self) -> bool:
+        """The outbound webhook is on when WEBHOOK_URL is set."""
         return bool(self.webhook_url.get_secret_value())
 
     def cross_check(self) -> None:
@@ -300,42 +448,58 @@ class Settings(BaseSettings):
         if self.slack_bot_token.get_secret_value() and not (
             self.slack_channel or self.channel_by_popup
         ):
-            raise ConfigError("SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set")
+            raise ConfigError(
+                "SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set "
+                "(or set SLACK_CHANNEL_BY_POPUP)"
+            )
         if self.email_enabled and not self.email_from:
             raise ConfigError("EMAIL_FROM: required when SMTP_HOST and EMAIL_TO are set")
-        if self.notifier_lease_ttl < 3:
-            raise ConfigError("NOTIFIER_LEASE_TTL: expected at least 3 seconds")
 
 
-def _describe(error: Mapping[str, Any], env: Mapping[str, str]) -> str:
-    field = str(error["loc"][0]) if error.get("loc") else "configuration"
-    variable = field.upper()
+def _describe(error: Mapping[str, Any], values: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    variable = field.upper() or "configuration"
     if error["type"] == "missing":
         return f"{variable}: required but not set"
-    raw = next((v for k, v in env.items() if k.upper() == variable), None)
-    got = "" if field in _SECRETS or raw is None else f", got '{raw}'"
     if error["type"] == "value_error":
-        message = str(error.get("ctx", {}).get("error", error["msg"]))
-        return f"{variable}: {message}" + ("" if "got '" in message else got)
-    expected = _EXPECTED.get(field)
-    if expected:
-        return f"{variable}: expected {expected}{got}"
-    return f"{variable}: {error['msg']}{got}"
+        return f"{variable}: {error.get('ctx', {}).get('error', error['msg'])}"
+    expected = _EXPECTED.get(field, "a text value")
+    got = "" if field in _SECRETS or field not in values else f", got {_show(values[field])}"
+    return f"{variable}: expected {expected}{got}"
+
+
+def _redact(message: str, values: Mapping[str, Any]) -> str:
+    """Defence in depth: a secret pasted into another variable is still never shown."""
+    for field in _SECRETS:
+        raw = values.get(field)
+        secret = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
+        if isinstance(secret, str) and len(secret.strip()) >= 4:
+            message = message.replace(secret.strip(), "[REDACTED]")
+    return message
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from ``env`` (default: the process environment) plus overrides.
 
-    Raises ConfigError with one line per problem, joined by '; ', never a traceback.
+    Variable names are matched case-insensitively, and surrounding whitespace is
+    stripped from values. Raises ConfigError whose message is one line (one
+    ``VARIABLE: expected ...`` part per problem, joined by '; '), never a traceback.
     """
-    source = dict(os.environ if env is None else env)
+    source = os.environ if env is None else env
     values: dict[str, Any] = {
-        k.lower(): v for k, v in source.items() if k.lower() in Settings.model_fields
+        k.lower(): v.strip() if isinstance(v, str) else v
+        for k, v in source.items()
+        if k.lower() in Settings.model_fields
     }
     values.update(overrides)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError("; ".join(_describe(e, source) for e in exc.errors())) from None
-    settings.cross_check()
+        message = "; ".join(_describe(e, values) for e in exc.errors())
+        raise ConfigError(_redact(message, values)) from None
+    try:
+        settings.cross_check()
+    except ConfigError as exc:
+        raise ConfigError(_redact(str(exc), values)) from None
     return settings

@@ -45,11 +45,23 @@ class Snapshot:
     flags: int = 0
 
     def encode(self) -> str:
-        return json.dumps([
-            _SNAPSHOT_VERSION, self.status, self.seq, self.since, self.retry, self.enqueued,
-            self.duration_company, self.duration_customer, self.wait_since, self.wait_seq,
-            self.flags,
-        ], separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            [
+                _SNAPSHOT_VERSION,
+                self.status,
+                self.seq,
+                self.since,
+                self.retry,
+                self.enqueued,
+                self.duration_company,
+                self.duration_customer,
+                self.wait_since,
+                self.wait_seq,
+                self.flags,
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
 
     @classmethod
     def decode(cls, text: str | bytes) -> Snapshot:
@@ -61,16 +73,24 @@ class Snapshot:
             _, status, seq, since, retry, enqueued, dco, dcu, wait_since, wait_seq, flags = raw
             if not isinstance(status, str) or not isinstance(seq, int):
                 raise ValueError("bad snapshot fields")
-            return cls(status, seq, float(since), retry, enqueued, dco, dcu,
-                       None if wait_since is None else float(wait_since), int(wait_seq),
-                       int(flags))
+            return cls(
+                status,
+                seq,
+                float(since),
+                retry,
+                enqueued,
+                dco,
+                dcu,
+                None if wait_since is None else float(wait_since),
+                int(wait_seq),
+                int(flags),
+            )
         except (ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"corrupt snapshot: {exc}") from None
 
     def alert_deadline(self, queue_alert_seconds: float) -> float | None:
         """When ``call.queued_too_long`` becomes due for this call, if it can still fire."""
-        if (queue_alert_seconds <= 0 or self.wait_since is None
-                or self.flags & ALERTED_QUEUED):
+        if queue_alert_seconds <= 0 or self.wait_since is None or self.flags & ALERTED_QUEUED:
             return None
         return self.wait_since + queue_alert_seconds
 
@@ -101,9 +121,12 @@ class Diff:
 def _outside_hours(call: Call, ctx: DiffContext) -> str | None:
     if call.status == CallStatus.OUT_OF_HOURS.value:
         return "status"
-    if call.status in RUNNING_OR_CONNECTED and call.call_at is not None:
-        if not ctx.is_open(call.call_at):
-            return "schedule"
+    if (
+        call.status in RUNNING_OR_CONNECTED
+        and call.call_at is not None
+        and not ctx.is_open(call.call_at)
+    ):
+        return "schedule"
     return None
 
 
@@ -139,8 +162,9 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
     # Waits: a continuous stretch in En cola / Por ejecutar.
     if status in WAITING:
         if snap.wait_since is None:
-            snap = replace(snap, wait_since=now, wait_seq=snap.seq,
-                           flags=snap.flags & ~ALERTED_QUEUED)
+            snap = replace(
+                snap, wait_since=now, wait_seq=snap.seq, flags=snap.flags & ~ALERTED_QUEUED
+            )
     elif snap.wait_since is not None:
         snap = replace(snap, wait_since=None, wait_seq=0, flags=snap.flags & ~ALERTED_QUEUED)
     deadline = snap.alert_deadline(ctx.queue_alert_seconds)
@@ -148,9 +172,13 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
         snap = replace(snap, flags=snap.flags | ALERTED_QUEUED)
         raised.append((ev.CALL_QUEUED_TOO_LONG, snap.wait_seq, None))
 
-    snap = replace(snap, retry=call.retry, enqueued=call.enqueued,
-                   duration_company=call.duration_company,
-                   duration_customer=call.duration_customer)
+    snap = replace(
+        snap,
+        retry=call.retry,
+        enqueued=call.enqueued,
+        duration_company=call.duration_company,
+        duration_customer=call.duration_customer,
+    )
     changed = snap != previous
     if ctx.silent or not raised:
         return Diff(snap if changed else None, ())
@@ -160,8 +188,9 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
     out = tuple(
         Event(
             type=kind,
-            id=event_id(call.uuid, seq, kind, "" if kind == ev.CALL_OUTSIDE_BUSINESS_HOURS
-                        else status),
+            id=event_id(
+                call.uuid, seq, kind, "" if kind == ev.CALL_OUTSIDE_BUSINESS_HOURS else status
+            ),
             detected_at=detected_at,
             call=payload,
             previous_status=previous_status,

@@ -72,18 +72,31 @@ class Event:
 
     def to_json(self) -> str:
         """Lossless encoding for the outbox."""
-        return json.dumps({
-            "type": self.type, "id": self.id, "at": self.detected_at.timestamp(),
-            "call": self.call, "prev": self.previous_status, "reason": self.reason,
-            "late": self.observed_late, "detail": self.detail,
-        }, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            {
+                "type": self.type,
+                "id": self.id,
+                "at": self.detected_at.timestamp(),
+                "call": self.call,
+                "prev": self.previous_status,
+                "reason": self.reason,
+                "late": self.observed_late,
+                "detail": self.detail,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
         raw = json.loads(text)
         return cls(
-            type=raw["type"], id=raw["id"],
+            type=raw["type"],
+            id=raw["id"],
             detected_at=datetime.fromtimestamp(raw["at"], UTC),
-            call=raw.get("call"), previous_status=raw.get("prev"), reason=raw.get("reason"),
-            observed_late=bool(raw.get("late")), detail=raw.get("detail") or {},
+            call=raw.get("call"),
+            previous_status=raw.get("prev"),
+            reason=raw.get("reason"),
+            observed_late=bool(raw.get("late")),
+            detail=raw.get("detail") or {},
         )

@@ -48,7 +48,9 @@ def _redact_value(key: str, value: Any) -> Any:
     return value
 
 
-def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: hide secrets, tokens and phone numbers."""
     for key, value in list(event_dict.items()):
         event_dict[key] = _redact_value(key, value)
@@ -57,8 +59,11 @@ def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Mu
 
 def configure(level: str = "info", fmt: str = "json") -> None:
     """Send structured logs to stderr as JSON (default) or coloured console lines."""
-    renderer: Any = (structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-                     if fmt == "console" else structlog.processors.JSONRenderer())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -76,10 +81,12 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     )
     # Libraries that use stdlib logging (stamina, slack-sdk) go through the same redaction.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

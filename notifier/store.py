@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from notifier.errors import LeaseLost, StoreError
@@ -210,17 +212,19 @@ class AnswerMark:
     digest: str
     deadline: float | None
     """Epoch seconds when a timer rule (queued too long) next needs a diff, if any."""
+    calls: int = 0
 
     def encode(self) -> str:
-        return f"{self.digest}|{'' if self.deadline is None else self.deadline}"
+        deadline = "" if self.deadline is None else repr(self.deadline)
+        return f"{self.digest}|{deadline}|{self.calls}"
 
     @classmethod
     def decode(cls, text: str) -> AnswerMark | None:
-        digest, sep, deadline = text.partition("|")
-        if not sep:
+        parts = text.split("|")
+        if len(parts) != 3:
             return None
         try:
-            return cls(digest, float(deadline) if deadline else None)
+            return cls(parts[0], float(parts[1]) if parts[1] else None, int(parts[2]))
         except ValueError:
             return None
 
@@ -284,17 +288,29 @@ class Store:
         self._scripts = {
             name: client.register_script(src)
             for name, src in {
-                "acquire": _ACQUIRE, "renew": _RENEW, "release": _RELEASE,
-                "commit": _COMMIT, "claim": _CLAIM, "ack": _ACK, "fail": _FAIL,
-                "replay": _REPLAY, "pace": _PACE,
+                "acquire": _ACQUIRE,
+                "renew": _RENEW,
+                "release": _RELEASE,
+                "commit": _COMMIT,
+                "claim": _CLAIM,
+                "ack": _ACK,
+                "fail": _FAIL,
+                "replay": _REPLAY,
+                "pace": _PACE,
             }.items()
         }
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl_days: int = 3) -> Store:
+        # Brief reconnect retries only: the poll loop and workers own the long backoff,
+        # and every script is safe to repeat.
         client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+            url,
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=5,
             health_check_interval=30,
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2),
         )
         return cls(client, prefix, ttl_days)
 
@@ -307,8 +323,12 @@ class Store:
         return ":".join(("{" + self.prefix + "}", *parts))
 
     def _sink_keys(self, sink: str) -> list[str]:
-        return [self.key("outbox", sink), self.key("payload", sink), self.key("done", sink),
-                self.key("dead", sink)]
+        return [
+            self.key("outbox", sink),
+            self.key("payload", sink),
+            self.key("done", sink),
+            self.key("dead", sink),
+        ]
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
@@ -330,13 +350,15 @@ class Store:
 
     async def acquire_lease(self, holder: str, ttl: float) -> int | None:
         """Take or renew the poll lease; return its fencing token, or None if held elsewhere."""
-        token = await self._run("acquire", [self.key("lease"), self.key("fence")],
-                                [holder, int(ttl * 1000)])
+        token = await self._run(
+            "acquire", [self.key("lease"), self.key("fence")], [holder, int(ttl * 1000)]
+        )
         return int(token) if token else None
 
     async def renew_lease(self, holder: str, token: int, ttl: float) -> bool:
-        return bool(await self._run("renew", [self.key("lease")],
-                                    [f"{token}|{holder}", int(ttl * 1000)]))
+        return bool(
+            await self._run("renew", [self.key("lease")], [f"{token}|{holder}", int(ttl * 1000)])
+        )
 
     async def release_lease(self, holder: str, token: int) -> None:
         await self._run("release", [self.key("lease")], [f"{token}|{holder}"])
@@ -357,7 +379,9 @@ class Store:
             marks[day] = {k: m for k, v in raw.items() if (m := AnswerMark.decode(v))}
         return CycleState(meta, marks)
 
-    async def load_snapshots(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
+    async def load_snapshots(
+        self, wanted: Mapping[str, Sequence[str]]
+    ) -> dict[str, dict[str, str]]:
         """Per date, the stored snapshot text of each wanted call uuid (absent when none)."""
         days = [d for d, uuids in wanted.items() if uuids]
         try:
@@ -387,8 +411,14 @@ class Store:
         Returns how many (sink, event) entries were newly queued.
         """
         keys = [self.key("lease"), self.key("meta")]
-        args: list[Any] = [lease_value, now_ms(), self.ttl_seconds, len(days), len(events),
-                           len(meta)]
+        args: list[Any] = [
+            lease_value,
+            now_ms(),
+            self.ttl_seconds,
+            len(days),
+            len(events),
+            len(meta),
+        ]
         for name, value in meta.items():
             args += [name, value]
         for day, changes in days.items():
@@ -408,23 +438,30 @@ class Store:
 
     # Outbox
 
-    async def claim(self, sink: str, timeout: float, limit: int = 500) -> list[QueuedEvent]:
-        """Take up to ``limit`` due events; they stay hidden for ``timeout`` seconds."""
+    async def claim(self, sink: str, hide_for: float, limit: int = 500) -> list[QueuedEvent]:
+        """Take up to ``limit`` due events; they stay hidden for ``hide_for`` seconds."""
         outbox, payload, done, _ = self._sink_keys(sink)
-        flat = await self._run("claim", [outbox, payload, done],
-                               [now_ms(), int(timeout * 1000), limit])
+        flat = await self._run(
+            "claim", [outbox, payload, done], [now_ms(), int(hide_for * 1000), limit]
+        )
         claimed = []
         for i in range(0, len(flat), 2):
             record = json.loads(flat[i + 1])
-            claimed.append(QueuedEvent(sink, Event.from_json(record["event"]),
-                                       int(record.get("attempts", 0)), record.get("error")))
+            claimed.append(
+                QueuedEvent(
+                    sink,
+                    Event.from_json(record["event"]),
+                    int(record.get("attempts", 0)),
+                    record.get("error"),
+                )
+            )
         return claimed
 
-    async def extend(self, sink: str, ids: Iterable[str], timeout: float) -> None:
+    async def extend(self, sink: str, ids: Iterable[str], hide_for: float) -> None:
         """Keep claimed events hidden while a slow send is still working on them."""
         ids = list(ids)
         if ids:
-            due = now_ms() + int(timeout * 1000)
+            due = now_ms() + int(hide_for * 1000)
             try:
                 await self.redis.zadd(self.key("outbox", sink), dict.fromkeys(ids, due), xx=True)
             except RedisError as exc:
@@ -434,26 +471,46 @@ class Store:
         """Mark events delivered: remove them and keep an idempotency record."""
         if ids:
             outbox, payload, done, _ = self._sink_keys(sink)
-            await self._run("ack", [outbox, payload, done],
-                            [now_ms(), self.ttl_seconds * 1000, *ids])
+            await self._run(
+                "ack", [outbox, payload, done], [now_ms(), self.ttl_seconds * 1000, *ids]
+            )
 
-    async def fail(self, item: QueuedEvent, error: str, retry_in: float | None) -> None:
-        """Record a failed attempt: retry in ``retry_in`` seconds, or dead-letter if None."""
-        outbox, payload, _, dead = self._sink_keys(item.sink)
-        attempts = item.attempts + 1
-        if retry_in is None:
-            record = json.dumps({"event": item.event.to_json(), "attempts": attempts,
-                                 "error": error, "failed_at": time.time()},
-                                separators=(",", ":"), ensure_ascii=False)
-            due: Any = "dead"
-        else:
-            record = _record(item.event.to_json(), attempts, error)
-            due = now_ms() + int(retry_in * 1000)
-        await self._run("fail", [outbox, payload, dead], [item.event.id, due, record])
+    async def fail(self, failures: Sequence[tuple[QueuedEvent, str, float | None]]) -> None:
+        """Record failed attempts, pipelined: each (event, error, retry in seconds), where a
+        retry of None moves the event to the dead letters."""
+        if not failures:
+            return
+        script = self._scripts["fail"]
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for item, error, retry_in in failures:
+                    outbox, payload, _, dead = self._sink_keys(item.sink)
+                    attempts = item.attempts + 1
+                    if retry_in is None:
+                        record = json.dumps(
+                            {
+                                "event": item.event.to_json(),
+                                "attempts": attempts,
+                                "error": error,
+                                "failed_at": time.time(),
+                            },
+                            separators=(",", ":"),
+                            ensure_ascii=False,
+                        )
+                        due: Any = "dead"
+                    else:
+                        record = _record(item.event.to_json(), attempts, error)
+                        due = now_ms() + int(retry_in * 1000)
+                    await script(
+                        keys=[outbox, payload, dead], args=[item.event.id, due, record], client=pipe
+                    )
+                await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
     async def release(self, sink: str, ids: Sequence[str]) -> None:
         """Hand claimed events back so any replica may deliver them now (shutdown)."""
-        await self.extend(sink, ids, timeout=0)
+        await self.extend(sink, ids, hide_for=0)
 
     async def dead_letters(self, sinks: Iterable[str] = SINK_NAMES) -> list[DeadLetter]:
         letters: list[DeadLetter] = []
@@ -464,9 +521,15 @@ class Store:
                 raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
             for text in raw.values():
                 body = json.loads(text)
-                letters.append(DeadLetter(sink, Event.from_json(body["event"]),
-                                          int(body.get("attempts", 0)), body.get("error", ""),
-                                          float(body.get("failed_at", 0))))
+                letters.append(
+                    DeadLetter(
+                        sink,
+                        Event.from_json(body["event"]),
+                        int(body.get("attempts", 0)),
+                        body.get("error", ""),
+                        float(body.get("failed_at", 0)),
+                    )
+                )
         return sorted(letters, key=lambda d: d.failed_at)
 
     async def replay(self, sink: str, ids: Sequence[str] = ()) -> int:
@@ -507,13 +570,20 @@ class Store:
     async def save_thread(self, channel: str, call_uuid: str, ts: str) -> bool:
         """Remember the parent message of a call; False if another replica saved one first."""
         try:
-            return bool(await self.redis.set(self.key("slack", "thread", channel, call_uuid),
-                                             ts, nx=True, ex=self.ttl_seconds))
+            return bool(
+                await self.redis.set(
+                    self.key("slack", "thread", channel, call_uuid),
+                    ts,
+                    nx=True,
+                    ex=self.ttl_seconds,
+                )
+            )
         except RedisError as exc:
             raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
     async def reserve_slot(self, channel: str, interval: float) -> float:
         """Reserve the next send slot for ``channel``; return seconds to wait for it."""
-        wait = await self._run("pace", [self.key("slack", "pace", channel)],
-                               [now_ms(), int(interval * 1000)])
+        wait = await self._run(
+            "pace", [self.key("slack", "pace", channel)], [now_ms(), int(interval * 1000)]
+        )
         return float(wait) / 1000

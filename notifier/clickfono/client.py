@@ -63,8 +63,11 @@ class ClickfonoClient:
         self.attempts = attempts
         self.backoff = backoff
         self._http = httpx.AsyncClient(
-            headers={"security-token": token, "accept": "application/json",
-                     "user-agent": f"clickfono-notifier/{__version__}"},
+            headers={
+                "security-token": token,
+                "accept": "application/json",
+                "user-agent": f"clickfono-notifier/{__version__}",
+            },
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,
@@ -101,8 +104,12 @@ class ClickfonoClient:
         params = {"date": day} | ({"popup_uuid": popup} if popup else {})
         try:
             async for attempt in stamina.retry_context(
-                on=_Transient, attempts=self.attempts, wait_initial=self.backoff[0],
-                wait_max=self.backoff[1], wait_jitter=self.backoff[0], timeout=None,
+                on=_Transient,
+                attempts=self.attempts,
+                wait_initial=self.backoff[0],
+                wait_max=self.backoff[1],
+                wait_jitter=self.backoff[0],
+                timeout=None,
             ):
                 with attempt:
                     return await self._attempt(day, popup, params)
@@ -132,8 +139,9 @@ class ClickfonoClient:
         if status == 404 and popup:
             return Answer(day, popup, 404)
         if status == 404:
-            raise SourceUnavailable("Clickfono answered 404 for calls/list; "
-                                    "check CLICKFONO_BASE_URL")
+            raise SourceUnavailable(
+                "Clickfono answered 404 for calls/list; check CLICKFONO_BASE_URL"
+            )
         if status == 429 or status >= 500:
             raise _Transient(f"Clickfono answered HTTP {status} ({where})")
         raise SourceUnavailable(f"Clickfono answered unexpected HTTP {status} ({where})")

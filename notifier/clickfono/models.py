@@ -175,9 +175,9 @@ def parse_calls(body: bytes) -> ParsedCalls:
             calls.append(_CALL.validate_python(record))
         except ValidationError as exc:
             uuid = record.get("uuid") if isinstance(record, dict) else None
-            rejected.append(RejectedRecord(
-                index, uuid if isinstance(uuid, str) else None, _reason(exc)
-            ))
+            rejected.append(
+                RejectedRecord(index, uuid if isinstance(uuid, str) else None, _reason(exc))
+            )
     return ParsedCalls(tuple(calls), tuple(rejected))
 
 

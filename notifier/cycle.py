@@ -1,0 +1,289 @@
+"""One poll cycle: fetch today's answers, skip unchanged ones, diff, commit atomically.
+
+A cycle costs a constant number of Redis round trips whatever the number of calls:
+one pipelined read of meta and answer marks, one pipelined HMGET of the snapshots it
+needs, and one atomic commit script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from notifier import events as ev
+from notifier.clickfono.client import Answer, ClickfonoClient
+from notifier.clickfono.models import Call, parse_calls
+from notifier.config import EventFilter, Settings
+from notifier.diff import DiffContext, Snapshot, diff_call
+from notifier.errors import SourceError, SourceUnauthorized
+from notifier.events import Event, event_id
+from notifier.logs import get_logger
+from notifier.store import AnswerMark, DayChanges, Store
+
+log = get_logger("notifier.cycle")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one successful cycle did."""
+
+    cycle_id: str
+    dates: tuple[str, ...]
+    calls_seen: int
+    answers_unchanged: int
+    records_rejected: int
+    events: tuple[Event, ...]
+    queued: int
+    baseline: bool
+    observed_late: bool
+    popups_not_found: tuple[str, ...]
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def polled_dates(now: datetime, settings: Settings) -> list[date]:
+    """Today in the configured zone, plus yesterday during the rollover grace."""
+    local = now.astimezone(settings.zone)
+    today = local.date()
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [today]
+    if local - midnight < timedelta(minutes=settings.notifier_rollover_grace):
+        days.append(today - timedelta(days=1))
+    return days
+
+
+def body_digest(answer: Answer) -> str:
+    return hashlib.blake2b(b"%d:" % answer.status + answer.body, digest_size=16).hexdigest()
+
+
+class Poller:
+    """Runs cycles for one deployment. All I/O goes through the client and the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: ClickfonoClient,
+        store: Store,
+        filters: Mapping[str, EventFilter],
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.filters = dict(filters)
+        self.clock = clock
+
+    def route(self, events: Sequence[Event]) -> dict[str, list[Event]]:
+        """Events per sink, by each sink's filter."""
+        return {sink: [e for e in events if f.admits(e.type)] for sink, f in self.filters.items()}
+
+    async def run_cycle(self, lease_value: str = "") -> CycleReport:
+        """Run one cycle. Raises SourceError (after recording the outage episode),
+        StoreError or LeaseLost; in every such case no snapshot has changed."""
+        cycle_id = uuid.uuid4().hex[:12]
+        now = self.clock()
+        days = polled_dates(now, self.settings)
+        day_keys = [d.isoformat() for d in days]
+        timings: dict[str, float] = {}
+
+        started = time.perf_counter()
+        state = await self.store.load_cycle_state(day_keys)
+        try:
+            fetched = await asyncio.gather(*(self.client.fetch(d) for d in days))
+        except SourceError as exc:
+            await self._record_source_failure(exc, state.meta, now, lease_value)
+            raise
+        timings["fetch"] = time.perf_counter() - started
+
+        # Parse only the answers whose body (or due timers) changed since the last cycle.
+        started = time.perf_counter()
+        per_answer: list[tuple[str, Answer, str, list[Call]]] = []
+        unchanged = rejected = seen = 0
+        missing_popups: list[str] = []
+        now_ts = now.timestamp()
+        for day, answers in zip(day_keys, fetched, strict=True):
+            marks = state.answers.get(day, {})
+            for answer in answers:
+                if answer.popup_not_found:
+                    missing_popups.append(answer.key)
+                    continue
+                digest = body_digest(answer)
+                mark = marks.get(answer.key)
+                if (
+                    mark
+                    and mark.digest == digest
+                    and (mark.deadline is None or now_ts < mark.deadline)
+                ):
+                    unchanged += 1
+                    seen += mark.calls
+                    continue
+                parsed = parse_calls(answer.body)
+                for record in parsed.rejected:
+                    log.warning(
+                        "record_skipped",
+                        cycle=cycle_id,
+                        date=day,
+                        answer=answer.key,
+                        index=record.index,
+                        call=record.uuid,
+                        reason=record.reason,
+                    )
+                rejected += len(parsed.rejected)
+                seen += len(parsed.calls)
+                per_answer.append((day, answer, digest, list(parsed.calls)))
+        for popup in missing_popups:
+            log.error(
+                "popup_not_found", cycle=cycle_id, popup=popup, hint="check CLICKFONO_POPUP_UUIDS"
+            )
+        timings["validate"] = time.perf_counter() - started
+
+        first = not state.initialized
+        silent = first and self.settings.notifier_baseline == "silent"
+        last = state.last_success
+        late = last is not None and now_ts - last > 3 * self.settings.notifier_poll_interval
+
+        snapshots: dict[str, dict[str, str]] = {}
+        if per_answer:
+            wanted: dict[str, list[str]] = {}
+            for day, _, _, calls in per_answer:
+                wanted.setdefault(day, []).extend(c.uuid for c in calls)
+            snapshots = await self.store.load_snapshots(wanted)
+
+        started = time.perf_counter()
+        ctx = DiffContext(
+            now=now,
+            is_open=self.settings.calendar.is_open,
+            queue_alert_seconds=self.settings.notifier_queue_alert_minutes * 60,
+            silent=silent,
+            observed_late=late,
+        )
+        changes: dict[str, tuple[dict[str, str], dict[str, AnswerMark]]] = {}
+        detected: list[Event] = []
+        for day, answer, digest, calls in per_answer:
+            stored = snapshots.get(day, {})
+            day_snaps, day_marks = changes.setdefault(day, ({}, {}))
+            deadline: float | None = None
+            for call in calls:
+                previous = _decode(stored.get(call.uuid), call.uuid, cycle_id)
+                result = diff_call(previous, call, ctx)
+                if result.snapshot is not None:
+                    day_snaps[call.uuid] = result.snapshot.encode()
+                detected.extend(result.events)
+                current = result.snapshot or previous
+                due = current.alert_deadline(ctx.queue_alert_seconds) if current else None
+                if due is not None and (deadline is None or due < deadline):
+                    deadline = due
+            day_marks[answer.key] = AnswerMark(digest, deadline, len(calls))
+        timings["diff"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        meta = {"last_success": repr(now_ts)}
+        if first:
+            meta["baseline_at"] = repr(now_ts)
+        meta.update(self._recovery_meta(state.meta))
+        operational = self._recovery_events(state.meta, now)
+        detected.extend(operational)
+        queued = await self.store.commit(
+            lease_value,
+            meta,
+            {day: DayChanges(snaps, marks) for day, (snaps, marks) in changes.items()},
+            self.route(detected),
+        )
+        timings["commit"] = time.perf_counter() - started
+        return CycleReport(
+            cycle_id=cycle_id,
+            dates=tuple(day_keys),
+            calls_seen=seen,
+            answers_unchanged=unchanged,
+            records_rejected=rejected,
+            events=tuple(detected),
+            queued=queued,
+            baseline=first,
+            observed_late=late,
+            popups_not_found=tuple(missing_popups),
+            timings=timings,
+        )
+
+    # Outage episodes: notifier.source_* events, once per episode, shared via Redis meta.
+
+    async def _record_source_failure(
+        self, exc: SourceError, meta: Mapping[str, str], now: datetime, lease_value: str
+    ) -> None:
+        kind = "unauthorized" if isinstance(exc, SourceUnauthorized) else "unavailable"
+        failures = int(meta.get("source_failures") or 0) + 1
+        since = meta.get("source_since") or repr(now.timestamp())
+        announced = set(filter(None, (meta.get("source_announced") or "").split(",")))
+        update = {"source_state": kind, "source_failures": str(failures), "source_since": since}
+        raised: list[Event] = []
+        due = kind == "unauthorized" or failures >= self.settings.notifier_unavailable_cycles
+        if due and kind not in announced:
+            kind_type = ev.SOURCE_UNAUTHORIZED if kind == "unauthorized" else ev.SOURCE_UNAVAILABLE
+            raised.append(
+                Event(
+                    type=kind_type,
+                    id=event_id("source", kind_type, since),
+                    detected_at=now.astimezone(UTC),
+                    detail={
+                        "error": str(exc),
+                        "failures": failures,
+                        "since": datetime.fromtimestamp(float(since), UTC).strftime(
+                            "%Y-%m-%dT%H:%M:%SZ"
+                        ),
+                    },
+                )
+            )
+            announced.add(kind)
+        update["source_announced"] = ",".join(sorted(announced))
+        await self.store.commit(lease_value, update, {}, self.route(raised))
+
+    @staticmethod
+    def _recovery_meta(meta: Mapping[str, str]) -> dict[str, str]:
+        if not meta.get("source_state") or meta.get("source_state") == "ok":
+            return {}
+        return {
+            "source_state": "ok",
+            "source_failures": "0",
+            "source_since": "",
+            "source_announced": "",
+        }
+
+    @staticmethod
+    def _recovery_events(meta: Mapping[str, str], now: datetime) -> list[Event]:
+        if not meta.get("source_announced"):
+            return []
+        since = meta.get("source_since") or "0"
+        return [
+            Event(
+                type=ev.SOURCE_RECOVERED,
+                id=event_id("source", ev.SOURCE_RECOVERED, since),
+                detected_at=now.astimezone(UTC),
+                detail={
+                    "failures": int(meta.get("source_failures") or 0),
+                    "since": datetime.fromtimestamp(float(since), UTC).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"
+                    ),
+                },
+            )
+        ]
+
+
+def _decode(text: str | None, call_uuid: str, cycle_id: str) -> Snapshot | None:
+    if text is None:
+        return None
+    try:
+        return Snapshot.decode(text)
+    except ValueError as exc:
+        # Rewritten below as a fresh snapshot; the call is reported as new, not dropped.
+        log.error("snapshot_corrupt", cycle=cycle_id, call=call_uuid, error=str(exc))
+        return None

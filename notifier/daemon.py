@@ -1,0 +1,305 @@
+"""The daemon: composes the poll loop, the lease, delivery workers and health/metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from notifier import metrics
+from notifier.clickfono.client import ClickfonoClient
+from notifier.config import Settings
+from notifier.cycle import Poller
+from notifier.delivery import DeliveryWorker
+from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
+from notifier.logs import get_logger
+from notifier.sinks.base import Sink
+from notifier.store import Store
+
+log = get_logger("notifier.daemon")
+
+
+async def poll(
+    interval: float, stop: asyncio.Event, extra_delay: Callable[[], float] = lambda: 0.0
+) -> AsyncIterator[int]:
+    """Yield once per ``interval``, start to start, without drift or overlap.
+
+    A tick that overran skips the ticks it missed instead of bunching them up;
+    ``extra_delay`` lets the caller back off after failures. Ends when ``stop`` is set.
+    """
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    tick = 0
+    while not stop.is_set():
+        yield tick
+        tick += 1
+        next_at += interval
+        now = loop.time()
+        if next_at <= now:
+            next_at += ((now - next_at) // interval + 1) * interval
+        wait = next_at - now + max(0.0, extra_delay())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Health:
+    """What /healthz and /readyz report; updated by the daemon's tasks."""
+
+    heartbeat: float = 0.0
+    ready: bool = False
+    reason: str = "no successful cycle yet"
+
+
+class Daemon:
+    """``clickfono-notifier run``: one replica. Several may share one Redis."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: ClickfonoClient,
+        sinks: Sequence[Sink],
+        filters: dict[str, object] | None = None,
+        *,
+        holder: str | None = None,
+    ) -> None:
+        from notifier.sinks import sink_filters
+
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.sinks = list(sinks)
+        self.holder = holder or replica_id()
+        self.poller = Poller(settings, client, store, sink_filters(settings, self.sinks))
+        self.workers = [
+            DeliveryWorker(
+                store,
+                sink,
+                retry_schedule=settings.retry_schedule,
+                claim_timeout=settings.notifier_claim_timeout,
+            )
+            for sink in self.sinks
+        ]
+        self.health = Health()
+        self.lease_value: str | None = None
+        self.failures = 0
+        self._wake = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.http_port: int | None = None
+        self.crashed = False
+
+    # Lease
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        ttl = self.settings.notifier_lease_ttl
+        while not stop.is_set():
+            try:
+                token = await self.store.acquire_lease(self.holder, ttl)
+            except StoreError as exc:
+                log.warning("lease_unavailable", error=str(exc))
+                token = None
+            value = None if token is None else f"{token}|{self.holder}"
+            if value != self.lease_value:
+                log.info("leader" if value else "follower", replica=self.holder, token=token)
+            self.lease_value = value
+            metrics.LEADER.set(1 if value else 0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ttl / 3)
+
+    # Polling
+
+    def _backoff(self) -> float:
+        if not self.failures:
+            return 0.0
+        interval = self.settings.notifier_poll_interval
+        ceiling = max(interval, 300.0)
+        jitter = random.uniform(0.5, 1.0)  # noqa: S311 - not cryptographic
+        delay = min(interval * 2.0 ** (self.failures - 1), ceiling) * jitter
+        return max(0.0, delay - interval)
+
+    async def cycle_once(self) -> bool:
+        """Run one cycle if this replica leads; True when it succeeded."""
+        lease = self.lease_value
+        if lease is None:
+            return False
+        started = time.perf_counter()
+        try:
+            report = await self.poller.run_cycle(lease)
+        except asyncio.CancelledError:
+            raise
+        except SourceUnauthorized as exc:
+            self.failures += 1
+            metrics.POLLS.labels("unauthorized").inc()
+            self.health.ready, self.health.reason = False, "Clickfono rejected the token"
+            log.error("cycle_failed", error=str(exc), failures=self.failures)
+            return False
+        except SourceError as exc:
+            self.failures += 1
+            metrics.POLLS.labels("unavailable").inc()
+            log.error("cycle_failed", error=str(exc), failures=self.failures)
+            return False
+        except LeaseLost:
+            self.lease_value = None
+            metrics.POLLS.labels("lease_lost").inc()
+            log.warning("lease_lost", replica=self.holder)
+            return False
+        except StoreError as exc:
+            self.failures += 1
+            metrics.POLLS.labels("store_error").inc()
+            log.error("cycle_failed", error=str(exc))
+            return False
+        except Exception as exc:  # a bug must not stop the alerts; nothing was committed
+            self.failures += 1
+            metrics.POLLS.labels("error").inc()
+            log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}")
+            return False
+        self.failures = 0
+        elapsed = time.perf_counter() - started
+        metrics.POLLS.labels("ok").inc()
+        metrics.CYCLE_SECONDS.observe(elapsed)
+        metrics.CALLS_SEEN.set(report.calls_seen)
+        metrics.LAST_SUCCESS.set(time.time())
+        metrics.RECORDS_REJECTED.inc(report.records_rejected)
+        for event in report.events:
+            metrics.EVENTS.labels(event.type).inc()
+        log.info(
+            "cycle",
+            cycle=report.cycle_id,
+            calls=report.calls_seen,
+            unchanged_answers=report.answers_unchanged,
+            events=len(report.events),
+            queued=report.queued,
+            rejected=report.records_rejected,
+            baseline=report.baseline,
+            observed_late=report.observed_late,
+            seconds=round(elapsed, 3),
+            phases={k: round(v, 4) for k, v in report.timings.items()},
+        )
+        self.health.ready, self.health.reason = True, "ok"
+        if report.queued:
+            self._wake.set()
+        return True
+
+    async def _poll_loop(self, stop: asyncio.Event) -> None:
+        async for _ in poll(self.settings.notifier_poll_interval, stop, self._backoff):
+            self.health.heartbeat = time.monotonic()
+            await self.cycle_once()
+
+    # Delivery
+
+    async def _deliver_loop(self, worker: DeliveryWorker, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                report = await worker.deliver_batch()
+            except StoreError as exc:
+                log.warning("delivery_paused", sink=worker.sink.name, error=str(exc))
+                report = None
+            if report is None or report.claimed == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    # Health
+
+    async def _watch_health(self, stop: asyncio.Event) -> None:
+        interval = self.settings.notifier_poll_interval
+        names = [s.name for s in self.sinks]
+        while not stop.is_set():
+            self.health.heartbeat = time.monotonic()
+            try:
+                state = await self.store.load_cycle_state([])
+                depths = await self.store.queue_depths(names)
+            except StoreError:
+                self.health.ready, self.health.reason = False, "Redis unavailable"
+            else:
+                for sink, (pending, dead) in depths.items():
+                    metrics.OUTBOX_PENDING.labels(sink).set(pending)
+                    metrics.DEAD_LETTERS.labels(sink).set(dead)
+                last = state.last_success
+                if state.meta.get("source_state") == "unauthorized":
+                    self.health.ready, self.health.reason = False, "Clickfono rejected the token"
+                elif last is None:
+                    self.health.ready, self.health.reason = False, "no successful cycle yet"
+                elif time.time() - last > 3 * interval:
+                    self.health.ready, self.health.reason = False, "last success is too old"
+                else:
+                    self.health.ready, self.health.reason = True, "ok"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(5.0, interval))
+
+    def alive(self) -> bool:
+        """Alive while the poll task runs and the event loop keeps its heartbeat fresh."""
+        poll_task = self._tasks.get("poll")
+        if poll_task is None or poll_task.done():
+            return False
+        return time.monotonic() - self.health.heartbeat < 30.0
+
+    # Lifecycle
+
+    def _on_task_done(self, name: str, task: asyncio.Task[None], *, stop: asyncio.Event) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        # A task died of a bug: stop the replica so the orchestrator restarts it.
+        exc = task.exception()
+        log.error("task_crashed", task=name, error=f"{type(exc).__name__}: {exc}")
+        self.crashed = True
+        stop.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down within a few seconds."""
+        from notifier.health import serve_health
+
+        self.health.heartbeat = time.monotonic()
+        server = None
+        if self.settings.notifier_http_port:
+            server = await serve_health(self, "0.0.0.0", self.settings.notifier_http_port)  # noqa: S104
+            self.http_port = server.sockets[0].getsockname()[1]
+        log.info(
+            "started",
+            replica=self.holder,
+            sinks=[s.name for s in self.sinks],
+            interval=self.settings.notifier_poll_interval,
+            http_port=self.http_port,
+        )
+        self._tasks = {
+            "lease": asyncio.create_task(self._keep_lease(stop)),
+            "poll": asyncio.create_task(self._poll_loop(stop)),
+            "health": asyncio.create_task(self._watch_health(stop)),
+            **{
+                f"deliver-{w.sink.name}": asyncio.create_task(self._deliver_loop(w, stop))
+                for w in self.workers
+            },
+        }
+        for name, task in self._tasks.items():
+            task.add_done_callback(functools.partial(self._on_task_done, name, stop=stop))
+        tasks = list(self._tasks.values())
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping", replica=self.holder)
+            # In-flight deliveries get a few seconds to finish; then they are handed back.
+            _, pending = await asyncio.wait(tasks, timeout=6.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if self.lease_value:
+                with contextlib.suppress(StoreError):
+                    token = int(self.lease_value.split("|", 1)[0])
+                    await self.store.release_lease(self.holder, token)
+            metrics.LEADER.set(0)
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+            log.info("stopped", replica=self.holder)

@@ -1,0 +1,176 @@
+"""Moves events from the outbox to one sink: claims, sends, acknowledges, retries.
+
+At-least-once: an event leaves the outbox only when its sink accepted it (then an
+idempotency record stops a redelivery) or when its retries are exhausted (then it is a
+dead letter). A claim hides an event for the claim timeout; a crashed worker's events
+become due again by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import stamina
+
+from notifier import events as ev
+from notifier import metrics
+from notifier.errors import SinkError, StoreError
+from notifier.logs import get_logger
+from notifier.sinks.base import Sink
+from notifier.store import QueuedEvent, Store
+
+log = get_logger("notifier.delivery")
+
+_TYPE_ORDER = {
+    t: i
+    for i, t in enumerate(
+        (
+            ev.CALL_CREATED,
+            ev.CALL_STATUS_CHANGED,
+            ev.CALL_SPAM,
+            ev.CALL_ATTEMPTS_EXHAUSTED,
+            ev.CALL_OUTSIDE_BUSINESS_HOURS,
+            ev.CALL_QUEUED_TOO_LONG,
+        )
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    claimed: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        return DeliveryReport(
+            self.claimed + other.claimed,
+            self.delivered + other.delivered,
+            self.retrying + other.retrying,
+            self.dead + other.dead,
+        )
+
+
+def retry_delay(
+    schedule: Sequence[float], attempts: int, retry_after: float | None
+) -> float | None:
+    """Seconds before the next try after ``attempts`` failures, or None: dead letter."""
+    if attempts > len(schedule):
+        return None
+    delay = schedule[attempts - 1]
+    return max(delay, retry_after) if retry_after else delay
+
+
+def _order(item: QueuedEvent) -> tuple[float, str, int]:
+    event = item.event
+    return (event.detected_at.timestamp(), event.call_uuid or "", _TYPE_ORDER.get(event.type, 99))
+
+
+class DeliveryWorker:
+    """Delivers one sink's due events in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        sink: Sink,
+        *,
+        retry_schedule: Sequence[float],
+        claim_timeout: float = 120.0,
+        batch_size: int = 1000,
+    ) -> None:
+        self.store = store
+        self.sink = sink
+        self.retry_schedule = tuple(retry_schedule)
+        self.claim_timeout = claim_timeout
+        self.batch_size = batch_size
+
+    async def deliver_batch(self, skip: set[str] | None = None) -> DeliveryReport:
+        """Claim up to one batch of due events and try each once.
+
+        Events whose id is in ``skip`` are handed back untouched (``once`` uses this to
+        make at most one attempt per event).
+        """
+        claimed = await self.store.claim(self.sink.name, self.claim_timeout, self.batch_size)
+        if skip:
+            handed_back = [q.event.id for q in claimed if q.event.id in skip]
+            await self.store.release(self.sink.name, handed_back)
+            claimed = [q for q in claimed if q.event.id not in skip]
+        if not claimed:
+            return DeliveryReport()
+        claimed.sort(key=_order)
+        keeper = asyncio.create_task(self._keep_hidden([q.event.id for q in claimed]))
+        try:
+            outcomes = await self.sink.send([q.event for q in claimed])
+        except Exception as exc:  # a sink bug must not lose events: treat as a failed send
+            log.error("sink_crashed", sink=self.sink.name, error=f"{type(exc).__name__}: {exc}")
+            outcomes = [SinkError(f"sink raised {type(exc).__name__}")] * len(claimed)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        if skip is not None:
+            skip.update(q.event.id for q in claimed)
+        return await self._settle(claimed, outcomes)
+
+    async def _settle(
+        self, claimed: Sequence[QueuedEvent], outcomes: Sequence[SinkError | None]
+    ) -> DeliveryReport:
+        delivered = [q for q, o in zip(claimed, outcomes, strict=True) if o is None]
+        failures: list[tuple[QueuedEvent, str, float | None]] = []
+        for item, outcome in zip(claimed, outcomes, strict=True):
+            if outcome is not None:
+                delay = retry_delay(self.retry_schedule, item.attempts + 1, outcome.retry_after)
+                failures.append((item, str(outcome), delay))
+        # The sink has accepted these; a lost ack would mean a duplicate, so insist a little.
+        async for attempt in stamina.retry_context(
+            on=StoreError, attempts=5, wait_initial=0.2, wait_max=2.0, timeout=15.0
+        ):
+            with attempt:
+                await self.store.ack(self.sink.name, [q.event.id for q in delivered])
+        await self.store.fail(failures)
+        dead = [f for f in failures if f[2] is None]
+        for item, error, delay in failures:
+            log.warning(
+                "delivery_failed",
+                sink=self.sink.name,
+                event=item.event.id,
+                type=item.event.type,
+                attempt=item.attempts + 1,
+                error=error,
+                retry_in=delay,
+                dead_letter=delay is None,
+            )
+        report = DeliveryReport(len(claimed), len(delivered), len(failures) - len(dead), len(dead))
+        if delivered:
+            log.info("delivered", sink=self.sink.name, count=len(delivered))
+        for result, count in (
+            ("delivered", report.delivered),
+            ("retrying", report.retrying),
+            ("dead_letter", report.dead),
+        ):
+            if count:
+                metrics.DELIVERIES.labels(self.sink.name, result).inc(count)
+        return report
+
+    async def _keep_hidden(self, ids: list[str]) -> None:
+        """Extend the claim while a slow send (Slack pacing) is still working."""
+        while True:
+            await asyncio.sleep(self.claim_timeout / 3)
+            try:
+                await self.store.extend(self.sink.name, ids, self.claim_timeout)
+            except StoreError as exc:
+                log.warning("claim_extend_failed", sink=self.sink.name, error=str(exc))
+
+    async def deliver_due_once(self) -> DeliveryReport:
+        """Every due event gets at most one attempt (the ``once`` command)."""
+        attempted: set[str] = set()
+        total = DeliveryReport()
+        while True:
+            report = await self.deliver_batch(skip=attempted)
+            total += report
+            if report.claimed == 0:
+                return total

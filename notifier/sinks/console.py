@@ -1,0 +1,78 @@
+"""Console sink: one readable line per event on stdout (NOTIFIER_CONSOLE, the demo)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from notifier import events as ev
+from notifier.config import Settings
+from notifier.errors import SinkError
+from notifier.events import Event
+from notifier.logs import mask_phone
+from notifier.sinks.base import CheckResult
+
+# ANSI colours per event type; only used when stdout is a terminal.
+_COLOURS = {
+    ev.CALL_SPAM: "\033[1;31m",
+    ev.CALL_ATTEMPTS_EXHAUSTED: "\033[1;33m",
+    ev.CALL_OUTSIDE_BUSINESS_HOURS: "\033[1;35m",
+    ev.CALL_QUEUED_TOO_LONG: "\033[1;36m",
+    ev.SOURCE_UNAUTHORIZED: "\033[1;41m",
+    ev.SOURCE_UNAVAILABLE: "\033[1;41m",
+    ev.SOURCE_RECOVERED: "\033[1;32m",
+}
+_DIM, _RESET = "\033[2m", "\033[0m"
+
+
+class ConsoleSink:
+    """Prints ``time  type  status  popup  caller`` lines; never fails a delivery."""
+
+    name = "console"
+
+    def __init__(
+        self, settings: Settings, stream: TextIO | None = None, colour: bool | None = None
+    ) -> None:
+        self.settings = settings
+        self.stream = stream or sys.stdout
+        self.colour = self.stream.isatty() if colour is None else colour
+
+    def format(self, event: Event) -> str:
+        local = event.detected_at.astimezone(self.settings.zone).strftime("%H:%M:%S")
+        kind = event.type.ljust(28)
+        if event.call is None:
+            text = f"{local}  {kind} {event.detail.get('error', '')}".rstrip()
+        else:
+            call = event.call
+            status = str(call.get("status"))
+            if event.previous_status and event.previous_status != status:
+                status = f"{event.previous_status} → {status}"
+            if event.reason:
+                status += f" ({event.reason})"
+            caller = str(call.get("caller_number") or "")
+            if self.settings.notifier_mask_pii and caller:
+                caller = mask_phone(caller)
+            name = (call.get("additionals") or {}).get("Nombre", "")
+            if self.settings.notifier_mask_pii and name:
+                name = str(name)[:1] + "***"
+            late = "  [late]" if event.observed_late else ""
+            text = (
+                f"{local}  {kind} {status:<36} {call.get('popup_name') or '-':<18} "
+                f"{name} {caller}{late}"
+            ).rstrip()
+        if self.colour:
+            colour = _COLOURS.get(event.type, _DIM)
+            return f"{colour}{text}{_RESET}"
+        return text
+
+    async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
+        for event in events:
+            print(self.format(event), file=self.stream, flush=True)
+        return [None] * len(events)
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.name, True, "prints to stdout")
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,177 @@
+"""Outbound HTTP webhook, signed per the Standard Webhooks specification.
+
+One ``POST WEBHOOK_URL`` per event. The body is ``Event.payload()`` (SPEC.md's shape)
+as compact UTF-8 JSON; the headers are ``webhook-id`` (the event id, so receivers can
+deduplicate), ``webhook-timestamp`` (Unix seconds of this attempt) and, when
+``WEBHOOK_SECRET`` is set, ``webhook-signature`` (``v1,<base64 HMAC-SHA256>`` computed by
+the ``standardwebhooks`` library, so any official Standard Webhooks library verifies it).
+
+Messages of the errors returned here never contain the URL (it may embed a token) nor
+the secret: they name only what happened (``webhook answered HTTP 500``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import json
+import math
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+
+from notifier import __version__
+from notifier.config import Settings
+from notifier.errors import ConfigError, SinkError
+from notifier.events import Event
+from notifier.sinks.base import CheckResult
+
+__all__ = ["WebhookSink", "parse_retry_after"]
+
+USER_AGENT = f"clickfono-notifier/{__version__}"
+# Statuses whose Retry-After is honoured (RFC 9110 §10.2.3: 503 and 3xx; RFC 6585: 429).
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date.
+
+    None when absent or unparseable; a date in the past gives 0.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC in RFC 5322 dates
+        when = when.replace(tzinfo=UTC)
+    reference = now or datetime.now(UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+class WebhookSink:
+    """The ``webhook`` sink: signed JSON POSTs with bounded concurrency.
+
+    ``send`` delivers a batch over one pooled ``httpx.AsyncClient``, at most
+    ``NOTIFIER_WEBHOOK_CONCURRENCY`` requests in flight for this sink (across concurrent
+    ``send`` calls too). Each request has a deadline of ``CLICKFONO_TIMEOUT`` seconds on
+    the whole exchange (connect, upload, answer), enforced with ``asyncio.timeout``
+    because httpx's read timeout applies per chunk. Any 2xx is success. Anything else, a
+    timeout or a connection failure is a ``SinkError`` outcome; a 429 or 503 with
+    ``Retry-After`` (seconds or HTTP date) carries it as ``retry_after``. Redirects are
+    not followed (a 3xx is a failure), so a signed body never goes somewhere else.
+
+    ``check`` sends ``HEAD WEBHOOK_URL`` with the header ``webhook-test: true`` and no
+    body: HEAD has no side effects, so a receiver never mistakes it for an alert. Any
+    HTTP answer, even 404 or 405, proves the endpoint is reachable; a timeout or a
+    connection failure does not.
+
+    ``transport`` is the seam for tests (e.g. ``httpx.MockTransport``).
+    """
+
+    name = "webhook"
+
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._url = settings.webhook_url.get_secret_value()
+        if not self._url:
+            raise ConfigError("WEBHOOK_URL: required for the webhook sink")
+        secret = settings.webhook_secret.get_secret_value()
+        self._signer: Webhook | None = None
+        if secret:
+            try:
+                self._signer = Webhook(secret)
+            except (EmptyWebhookSecretError, binascii.Error, ValueError):
+                raise ConfigError(
+                    "WEBHOOK_SECRET: expected a Standard Webhooks secret such as "
+                    "whsec_<base64 bytes>"
+                ) from None
+        self._timeout = settings.clickfono_timeout
+        concurrency = settings.notifier_webhook_concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self._http = httpx.AsyncClient(
+            headers={"user-agent": USER_AGENT},
+            timeout=httpx.Timeout(self._timeout),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @property
+    def signed(self) -> bool:
+        """True when every request carries ``webhook-signature``."""
+        return self._signer is not None
+
+    async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
+        """One outcome per event, in order: None when a 2xx answered, else a SinkError."""
+        if not events:
+            return []
+        return list(await asyncio.gather(*(self._deliver(event) for event in events)))
+
+    async def check(self) -> CheckResult:
+        """Reach the endpoint with ``HEAD`` + ``webhook-test: true``; never an alert."""
+        answer = await self._exchange("HEAD", headers={"webhook-test": "true"})
+        if isinstance(answer, SinkError):
+            return CheckResult(self.name, False, str(answer))
+        signing = "signed" if self.signed else "unsigned (WEBHOOK_SECRET not set)"
+        return CheckResult(
+            self.name, True, f"reachable (HTTP {answer.status_code} to HEAD); {signing}"
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self, event_id: str, body: str) -> dict[str, str]:
+        seconds = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": event_id,
+            "webhook-timestamp": str(seconds),
+        }
+        if self._signer is not None:
+            instant = datetime.fromtimestamp(seconds, UTC)
+            headers["webhook-signature"] = self._signer.sign(event_id, instant, body)
+        return headers
+
+    async def _deliver(self, event: Event) -> SinkError | None:
+        body = json.dumps(event.payload(), separators=(",", ":"), ensure_ascii=False)
+        async with self._slots:
+            # Signed inside the slot, so the timestamp is the moment of sending.
+            headers = self._headers(event.id, body)
+            answer = await self._exchange("POST", headers=headers, content=body.encode())
+        if isinstance(answer, SinkError):
+            return answer
+        status = answer.status_code
+        if 200 <= status < 300:
+            return None
+        retry_after = None
+        if status in _RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(answer.headers.get("retry-after"))
+        return SinkError(f"webhook answered HTTP {status}", retry_after=retry_after)
+
+    async def _exchange(
+        self, method: str, *, headers: dict[str, str], content: bytes | None = None
+    ) -> httpx.Response | SinkError:
+        """The answer, or the SinkError explaining why there is none (never the URL)."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._http.request(method, self._url, headers=headers, content=content)
+        except (TimeoutError, httpx.TimeoutException):
+            return SinkError(f"webhook timed out after {self._timeout:g}s")
+        except httpx.HTTPError as exc:
+            return SinkError(f"webhook unreachable: {type(exc).__name__}")
+        except Exception as exc:  # never raise for a delivery failure
+            return SinkError(f"webhook request failed: {type(exc).__name__}")

@@ -1,0 +1,230 @@
+"""The pure diff engine: tables of snapshot + call -> events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from notifier.clickfono.models import Call
+from notifier.diff import (
+    ALERTED_OUTSIDE_HOURS,
+    ALERTED_QUEUED,
+    DiffContext,
+    Snapshot,
+    diff_call,
+)
+
+NOW = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 10:00 in Santiago (-03:00)
+IN_HOURS = "2026/11/24 10:00:00 -0300"
+OUT_OF_HOURS = "2026/11/24 23:30:00 -0300"
+
+
+def business_hours(instant: datetime) -> bool:
+    """09:00-18:00 at -03:00, every day (enough for these tables)."""
+    local = instant.astimezone(UTC) - timedelta(hours=3)
+    return 9 <= local.hour < 18
+
+
+def make_call(status: str, **fields: Any) -> Call:
+    record = {
+        "uuid": "a93460bbf8402e15b9b0afddc05d5e8d",
+        "status": status,
+        "retry": "1",
+        "call_at": IN_HOURS,
+        "caller_number": "+56987654321",
+    }
+    record.update(fields)
+    return Call.model_validate(record)
+
+
+def ctx(now: datetime = NOW, **kwargs: Any) -> DiffContext:
+    return DiffContext(now=now, is_open=business_hours, **kwargs)
+
+
+def snap(status: str, seq: int = 1, **kwargs: Any) -> Snapshot:
+    defaults: dict[str, Any] = {"since": NOW.timestamp() - 60, "retry": 1}
+    defaults.update(kwargs)
+    return Snapshot(status, seq, **defaults)
+
+
+@pytest.mark.parametrize(
+    ("previous", "status", "expected"),
+    [
+        (None, "En cola", ["call.created"]),
+        (None, "SPAM", ["call.created", "call.spam"]),
+        (None, "Intentos terminados", ["call.created", "call.attempts_exhausted"]),
+        (None, "Fuera de horario", ["call.created", "call.outside_business_hours"]),
+        (None, "Conectada", ["call.created"]),
+        (None, "Estado Nuevo", ["call.created"]),
+        ("En cola", "En cola", []),
+        ("Por ejecutar", "En cola", ["call.status_changed"]),
+        ("En cola", "En ejecución", ["call.status_changed"]),
+        ("En ejecución", "Conectada", ["call.status_changed"]),
+        ("En ejecución", "No Conectada", ["call.status_changed"]),
+        ("En cola", "Intentos terminados", ["call.status_changed", "call.attempts_exhausted"]),
+        ("No Conectada", "Intentos terminados", ["call.status_changed", "call.attempts_exhausted"]),
+        ("Por ejecutar", "SPAM", ["call.status_changed", "call.spam"]),
+        ("En cola", "Fuera de horario", ["call.status_changed", "call.outside_business_hours"]),
+        ("SPAM", "SPAM", []),
+        ("Conectada", "Estado Desconocido", ["call.status_changed"]),
+        ("Estado Desconocido", "Conectada", ["call.status_changed"]),
+    ],
+)
+def test_status_transitions_raise_the_events_of_spec(
+    previous: str | None, status: str, expected: list[str]
+) -> None:
+    """Each status pair raises exactly the event types that SPEC.md's table names."""
+    before = snap(previous) if previous else None
+    result = diff_call(before, make_call(status), ctx())
+    assert [e.type for e in result.events] == expected
+    for event in result.events:
+        assert event.previous_status == previous
+        assert event.call is not None and event.call["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("status", "call_at", "fires", "reason"),
+    [
+        ("En ejecución", OUT_OF_HOURS, True, "schedule"),
+        ("Conectada", OUT_OF_HOURS, True, "schedule"),
+        ("En ejecución", IN_HOURS, False, None),
+        ("No Conectada", OUT_OF_HOURS, False, None),
+        ("En cola", OUT_OF_HOURS, False, None),
+        ("Fuera de horario", IN_HOURS, True, "status"),
+    ],
+)
+def test_outside_business_hours_reason(
+    status: str, call_at: str, fires: bool, reason: str | None
+) -> None:
+    """Out-of-hours fires for Fuera de horario (status) or a running call out of hours."""
+    result = diff_call(snap("Por ejecutar"), make_call(status, call_at=call_at), ctx())
+    matching = [e for e in result.events if e.type == "call.outside_business_hours"]
+    assert bool(matching) == fires
+    if fires:
+        assert matching[0].reason == reason
+        assert matching[0].payload()["data"]["reason"] == reason
+
+
+def test_outside_business_hours_fires_once_per_call() -> None:
+    """A call alerted as out of hours is not alerted again on later changes."""
+    first = diff_call(snap("En cola"), make_call("En ejecución", call_at=OUT_OF_HOURS), ctx())
+    assert first.snapshot is not None and first.snapshot.flags & ALERTED_OUTSIDE_HOURS
+    later = diff_call(first.snapshot, make_call("Conectada", call_at=OUT_OF_HOURS), ctx())
+    assert [e.type for e in later.events] == ["call.status_changed"]
+
+
+def test_flapping_statuses_give_distinct_events() -> None:
+    """A→B→A→B raises a status_changed each time, each with its own id."""
+    snapshot: Snapshot | None = None
+    ids: list[str] = []
+    for status in ["En cola", "SPAM", "En cola", "SPAM"]:
+        result = diff_call(snapshot, make_call(status), ctx())
+        ids += [e.id for e in result.events]
+        snapshot = result.snapshot or snapshot
+    assert snapshot is not None and snapshot.seq == 4
+    assert len(ids) == len(set(ids)) == 1 + 2 + 1 + 2  # created, (changed+spam), changed, ...
+
+
+def test_same_change_gets_same_id_when_detected_again() -> None:
+    """Diffing the same snapshot and call twice (a replay after a crash) yields equal ids."""
+    before = snap("En cola", seq=3)
+    first = diff_call(before, make_call("Intentos terminados"), ctx())
+    again = diff_call(before, make_call("Intentos terminados"), ctx(now=NOW + timedelta(1)))
+    assert [e.id for e in first.events] == [e.id for e in again.events]
+
+
+def test_unchanged_call_writes_nothing() -> None:
+    """A call identical to its snapshot returns no snapshot to store and no event."""
+    before = snap("Conectada", retry=1, enqueued=None)
+    result = diff_call(before, make_call("Conectada"), ctx())
+    assert result.snapshot is None and result.events == ()
+
+
+def test_field_change_without_status_change_updates_snapshot_silently() -> None:
+    """A new retry count is remembered without raising an event."""
+    result = diff_call(snap("En cola", retry=1), make_call("En cola", retry="2"), ctx())
+    assert result.events == ()
+    assert result.snapshot is not None and result.snapshot.retry == 2
+
+
+@pytest.mark.parametrize(
+    ("waited_minutes", "threshold_minutes", "fires"),
+    [(14, 15, False), (16, 15, True), (600, 0, False), (1, 0.5, True)],
+)
+def test_queued_too_long(waited_minutes: float, threshold_minutes: float, fires: bool) -> None:
+    """A wait longer than the threshold raises queued_too_long; threshold 0 disables it."""
+    start = NOW - timedelta(minutes=waited_minutes)
+    before = snap("En cola", since=start.timestamp(), wait_since=start.timestamp(), wait_seq=1)
+    result = diff_call(
+        before, make_call("En cola"), ctx(queue_alert_seconds=threshold_minutes * 60)
+    )
+    assert [e.type for e in result.events] == (["call.queued_too_long"] if fires else [])
+
+
+def test_queued_too_long_once_per_wait_and_again_for_a_new_wait() -> None:
+    """One alert per wait; leaving the queue and coming back starts a new wait."""
+    start = (NOW - timedelta(minutes=20)).timestamp()
+    before = snap("Por ejecutar", since=start, wait_since=start, wait_seq=1)
+    first = diff_call(before, make_call("En cola"), ctx())  # still waiting: same wait
+    assert [e.type for e in first.events] == ["call.status_changed", "call.queued_too_long"]
+    assert first.snapshot is not None and first.snapshot.flags & ALERTED_QUEUED
+    second = diff_call(first.snapshot, make_call("En cola"), ctx(now=NOW + timedelta(hours=1)))
+    assert second.events == ()
+    running = diff_call(first.snapshot, make_call("En ejecución"), ctx())
+    assert running.snapshot is not None and running.snapshot.wait_since is None
+    back = diff_call(running.snapshot, make_call("En cola"), ctx())
+    later = diff_call(back.snapshot, make_call("En cola"), ctx(now=NOW + timedelta(minutes=16)))
+    assert [e.type for e in later.events] == ["call.queued_too_long"]
+    assert later.events[0].id != first.events[1].id
+
+
+def test_silent_baseline_records_without_events_and_marks_one_shots() -> None:
+    """The silent baseline stores the call, raises nothing, and marks one-shot alerts seen."""
+    result = diff_call(None, make_call("Conectada", call_at=OUT_OF_HOURS), ctx(silent=True))
+    assert result.events == ()
+    assert result.snapshot is not None and result.snapshot.flags & ALERTED_OUTSIDE_HOURS
+    later = diff_call(result.snapshot, make_call("Conectada", call_at=OUT_OF_HOURS), ctx())
+    assert later.events == ()
+
+
+def test_observed_late_is_carried_to_payload() -> None:
+    """Events of a catch-up cycle carry observed_late in their payload."""
+    result = diff_call(snap("En cola"), make_call("SPAM"), ctx(observed_late=True))
+    assert all(e.payload()["data"]["observed_late"] is True for e in result.events)
+
+
+def test_payload_shape_matches_spec() -> None:
+    """The payload has type, a Z timestamp, the normalised call and previous_status."""
+    result = diff_call(snap("En cola"), make_call("Intentos terminados", retry="3"), ctx())
+    payload = result.events[-1].payload()
+    assert payload["type"] == "call.attempts_exhausted"
+    assert payload["timestamp"] == "2026-11-24T13:00:00Z"
+    assert payload["data"]["previous_status"] == "En cola"
+    call = payload["data"]["call"]
+    assert call["retry"] == 3 and call["call_at"] == "2026-11-24T10:00:00-03:00"
+    assert "reason" not in payload["data"] and "observed_late" not in payload["data"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        "[]",
+        '[2, "x", 1, 0, null, null, null, null, null, 0, 0]',
+        "{}",
+        "[1, 5, 1, 0, null, null, null, null, null, 0, 0]",
+    ],
+)
+def test_corrupt_snapshot_text_is_rejected(text: str) -> None:
+    """Snapshot.decode refuses text it did not write instead of guessing."""
+    with pytest.raises(ValueError, match="corrupt snapshot"):
+        Snapshot.decode(text)
+
+
+def test_snapshot_round_trips() -> None:
+    """encode/decode preserves every field."""
+    original = Snapshot("En cola", 7, 1.5, 2, True, 10, 20, 3.5, 6, ALERTED_QUEUED)
+    assert Snapshot.decode(original.encode()) == original

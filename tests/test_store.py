@@ -1,0 +1,202 @@
+"""The Redis store against a real private redis-server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from notifier.errors import LeaseLost, StoreError
+from notifier.events import Event, event_id
+from notifier.store import AnswerMark, DayChanges, Store
+from tests.support.wait import async_wait_for
+
+DAY = "2026-11-24"
+
+
+def make_event(n: int, kind: str = "call.spam") -> Event:
+    return Event(
+        type=kind,
+        id=event_id("call", n, kind),
+        detected_at=datetime.now(UTC),
+        call={"uuid": f"call-{n}", "status": "SPAM"},
+        previous_status=None,
+    )
+
+
+async def queue(store: Store, events: list[Event], sink: str = "webhook") -> int:
+    return await store.commit("", {}, {}, {sink: events})
+
+
+async def test_every_key_carries_the_prefix_hash_tag(store: Store) -> None:
+    """All keys written by a cycle and a delivery share the ``{prefix}`` hash tag."""
+    await store.commit(
+        "",
+        {"last_success": "1"},
+        {DAY: DayChanges({"c1": "x"}, {"*": AnswerMark("d", None, 1)})},
+        {"webhook": [make_event(1)]},
+    )
+    claimed = await store.claim("webhook", 30)
+    await store.ack("webhook", [claimed[0].event.id])
+    keys = await store.redis.keys("*")
+    assert keys and all(k.startswith("{test}:") for k in keys)
+
+
+async def test_commit_writes_snapshots_marks_meta_and_outbox_together(store: Store) -> None:
+    """One commit stores snapshots, answer marks and meta, and queues the events."""
+    queued = await store.commit(
+        "",
+        {"baseline_at": "1.0", "last_success": "2.0"},
+        {DAY: DayChanges({"c1": "snap-1", "c2": "snap-2"}, {"*": AnswerMark("abc", 9.5, 2)})},
+        {"webhook": [make_event(1), make_event(2)], "slack": [make_event(1)]},
+    )
+    assert queued == 3
+    state = await store.load_cycle_state([DAY])
+    assert state.initialized and state.last_success == 2.0
+    assert state.answers[DAY]["*"] == AnswerMark("abc", 9.5, 2)
+    snaps = await store.load_snapshots({DAY: ["c1", "c2", "c3"]})
+    assert snaps[DAY] == {"c1": "snap-1", "c2": "snap-2"}
+    assert await store.queue_depths(["webhook", "slack"]) == {"webhook": (2, 0), "slack": (1, 0)}
+    ttl = await store.redis.ttl(store.key("snap", DAY))
+    assert 3 * 86400 - 5 < ttl <= 3 * 86400
+
+
+async def test_commit_with_a_stale_lease_writes_nothing(store: Store) -> None:
+    """A paused old leader whose lease was taken over cannot commit (fencing)."""
+    old = await store.acquire_lease("old", 0.2)
+    assert old is not None
+    new = await async_wait_for(
+        lambda: store.acquire_lease("new", 10), timeout=5, message="the old lease to expire"
+    )
+    assert new > old
+    with pytest.raises(LeaseLost):
+        await store.commit(
+            f"{old}|old",
+            {"last_success": "1"},
+            {DAY: DayChanges({"c1": "x"}, {})},
+            {"webhook": [make_event(1)]},
+        )
+    assert await store.load_snapshots({DAY: ["c1"]}) == {DAY: {}}
+    assert await store.queue_depths(["webhook"]) == {"webhook": (0, 0)}
+    assert await store.commit(f"{new}|new", {}, {}, {"webhook": [make_event(1)]}) == 1
+
+
+async def test_lease_is_exclusive_and_renewable(store: Store) -> None:
+    """Only one holder gets the lease; the holder renews it and can release it."""
+    token = await store.acquire_lease("a", 5)
+    assert token is not None
+    assert await store.acquire_lease("b", 5) is None
+    assert await store.acquire_lease("a", 5) == token  # re-acquire renews, same token
+    assert await store.renew_lease("a", token, 5)
+    assert not await store.renew_lease("b", token, 5)
+    await store.release_lease("a", token)
+    assert await store.acquire_lease("b", 5) == token + 1
+
+
+async def test_queueing_is_idempotent_per_sink(store: Store) -> None:
+    """Queueing an event that is pending, delivered or dead is a no-op for that sink."""
+    event = make_event(1)
+    assert await queue(store, [event]) == 1
+    assert await queue(store, [event]) == 0  # still pending
+    claimed = await store.claim("webhook", 30)
+    await store.ack("webhook", [event.id])
+    assert await queue(store, [event]) == 0  # delivered: idempotency record
+    assert await queue(store, [event], sink="slack") == 1  # other sinks are independent
+    assert claimed[0].event == event
+
+
+async def test_claim_hides_events_until_the_claim_times_out(store: Store) -> None:
+    """A claimed event is invisible to other workers, then due again if never acked."""
+    await queue(store, [make_event(1)])
+    assert len(await store.claim("webhook", 0.3)) == 1
+    assert await store.claim("webhook", 0.3) == []
+    again = await async_wait_for(
+        lambda: store.claim("webhook", 30), timeout=5, message="the claim to time out"
+    )
+    assert [q.event.id for q in again] == [make_event(1).id]
+
+
+async def test_failures_are_retried_then_dead_lettered(store: Store) -> None:
+    """fail() reschedules with the attempt count, and a None delay moves to dead letters."""
+    await queue(store, [make_event(1)])
+    item = (await store.claim("webhook", 30))[0]
+    await store.fail([(item, "webhook answered HTTP 500", 0.0)])
+    item = (await store.claim("webhook", 30))[0]
+    assert item.attempts == 1 and item.last_error == "webhook answered HTTP 500"
+    await store.fail([(item, "webhook answered HTTP 502", None)])
+    assert await store.claim("webhook", 30) == []
+    letters = await store.dead_letters()
+    assert [(d.sink, d.event.id, d.attempts, d.error) for d in letters] == [
+        ("webhook", item.event.id, 2, "webhook answered HTTP 502")
+    ]
+    assert await store.queue_depths(["webhook"]) == {"webhook": (0, 1)}
+
+
+async def test_replay_queues_dead_letters_again(store: Store) -> None:
+    """replay() moves dead letters back to the outbox with a fresh attempt count."""
+    await queue(store, [make_event(1), make_event(2)])
+    items = await store.claim("webhook", 30)
+    await store.fail([(i, "down", None) for i in items])
+    assert await store.replay("webhook", [items[0].event.id]) == 1
+    assert [q.event.id for q in await store.claim("webhook", 30)] == [items[0].event.id]
+    assert await store.replay("webhook") == 1
+    claimed = await store.claim("webhook", 30)
+    assert [(q.event.id, q.attempts) for q in claimed] == [(items[1].event.id, 0)]
+
+
+async def test_ack_of_an_event_reclaimed_elsewhere_is_harmless(store: Store) -> None:
+    """A late fail() for an event another worker already acked does not resurrect it."""
+    await queue(store, [make_event(1)])
+    item = (await store.claim("webhook", 30))[0]
+    await store.ack("webhook", [item.event.id])
+    await store.fail([(item, "late failure", 0.0)])
+    assert await store.queue_depths(["webhook"]) == {"webhook": (0, 0)}
+
+
+async def test_two_prefixes_never_interfere(redis_url: str) -> None:
+    """Deployments with different prefixes keep separate state on one Redis."""
+    a = Store.from_url(redis_url, "alpha")
+    b = Store.from_url(redis_url, "beta")
+    try:
+        await a.commit(
+            "",
+            {"baseline_at": "1"},
+            {DAY: DayChanges({"c": "a"}, {})},
+            {"webhook": [make_event(1)]},
+        )
+        assert not (await b.load_cycle_state([DAY])).initialized
+        assert await b.load_snapshots({DAY: ["c"]}) == {DAY: {}}
+        assert await b.claim("webhook", 30) == []
+        assert await a.acquire_lease("x", 5) is not None
+        assert await b.acquire_lease("y", 5) is not None
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_slack_pacing_spaces_slots_per_channel(store: Store) -> None:
+    """Reserved slots for one channel are one interval apart; channels are independent."""
+    waits = [await store.reserve_slot("#a", 1.0) for _ in range(3)]
+    other = await store.reserve_slot("#b", 1.0)
+    assert waits[0] == 0 and 0.9 < waits[1] <= 1.0 and 1.9 < waits[2] <= 2.0
+    assert other == 0
+
+
+async def test_thread_ts_is_saved_once(store: Store) -> None:
+    """The first saved thread ts wins; a second replica's save is refused."""
+    assert await store.save_thread("#a", "call-1", "111.1")
+    assert not await store.save_thread("#a", "call-1", "222.2")
+    assert await store.get_thread("#a", "call-1") == "111.1"
+
+
+async def test_unreachable_redis_is_a_store_error() -> None:
+    """A Redis that refuses connections becomes our StoreError, naming no URL."""
+    store = Store.from_url("redis://:hunter22@127.0.0.1:1/0", "test")
+    try:
+        with pytest.raises(StoreError, match="Redis unavailable") as info:
+            await store.ping()
+        assert "hunter22" not in str(info.value) and "127.0.0.1" not in str(info.value)
+        with pytest.raises(StoreError):
+            await store.commit("", {}, {}, {})
+    finally:
+        await store.aclose()
