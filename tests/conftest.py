@@ -12,8 +12,12 @@ from tests.support.redis_server import RedisServer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--soak-seconds", type=float, default=20.0,
-                     help="duration of the chaos soak test (default: a short CI run)")
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=20.0,
+        help="duration of the chaos soak test (default: a short CI run)",
+    )
 
 
 @pytest.fixture(scope="session")

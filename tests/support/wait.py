@@ -10,8 +10,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-             message: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -23,8 +27,12 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         time.sleep(interval)
 
 
-async def async_wait_for(predicate: Callable[[], Awaitable[T] | T], timeout: float = 10.0,
-                         interval: float = 0.02, message: str = "condition") -> T:
+async def async_wait_for(
+    predicate: Callable[[], Awaitable[T] | T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> T:
     """Async twin of ``wait_for``; ``predicate`` may be sync or async."""
     deadline = time.monotonic() + timeout
     while True:
