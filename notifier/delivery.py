@@ -137,7 +137,7 @@ class DeliveryWorker:
             log.warning(
                 "delivery_failed",
                 sink=self.sink.name,
-                event=item.event.id,
+                event_id=item.event.id,
                 type=item.event.type,
                 attempt=item.attempts + 1,
                 error=error,

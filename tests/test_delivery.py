@@ -1,0 +1,189 @@
+"""The delivery worker: claims, acknowledgements, retries and dead letters, on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.delivery import DeliveryWorker, retry_delay
+from notifier.errors import SinkError
+from notifier.events import Event, event_id
+from notifier.sinks.base import CheckResult
+from notifier.store import Store
+
+
+class RecordingSink:
+    """An in-memory sink at the Protocol boundary; fails while ``failing`` is set."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.received: list[Event] = []
+        self.failing: SinkError | None = None
+        self.delay = 0.0
+        self.raises = False
+        self.sending = asyncio.Event()
+
+    async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
+        self.sending.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.raises:
+            raise RuntimeError("bug in sink")
+        if self.failing is not None:
+            return [self.failing] * len(events)
+        self.received.extend(events)
+        return [None] * len(events)
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.name, True, "memory")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def make_event(n: int, kind: str = "call.spam", seconds: int = 0) -> Event:
+    at = datetime(2026, 11, 24, 13, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+    return Event(
+        type=kind,
+        id=event_id("call", n, kind),
+        detected_at=at,
+        call={"uuid": f"call-{n}", "status": "SPAM"},
+    )
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+def worker(store: Store, sink: RecordingSink, schedule: Sequence[float] = (0, 0)) -> DeliveryWorker:
+    return DeliveryWorker(store, sink, retry_schedule=schedule, claim_timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "retry_after", "expected"),
+    [(1, None, 5.0), (2, None, 30.0), (3, None, None), (1, 60.0, 60.0), (2, 1.0, 30.0)],
+)
+def test_retry_delay_follows_schedule_and_retry_after(
+    attempts: int, retry_after: float | None, expected: float | None
+) -> None:
+    """The n-th failure waits schedule[n-1] (or Retry-After if longer); past the end: dead."""
+    assert retry_delay((5.0, 30.0), attempts, retry_after) == expected
+
+
+async def test_delivers_in_detection_order_and_acknowledges(
+    store: Store, sink: RecordingSink
+) -> None:
+    """Due events are sent oldest first, created before spam, and leave the outbox."""
+    events = [
+        make_event(2, "call.spam", 5),
+        make_event(2, "call.created", 5),
+        make_event(1, "call.spam", 0),
+    ]
+    await store.commit("", {}, {}, {"webhook": events})
+    report = await worker(store, sink).deliver_batch()
+    assert report.delivered == 3
+    assert [(e.call_uuid, e.type) for e in sink.received] == [
+        ("call-1", "call.spam"),
+        ("call-2", "call.created"),
+        ("call-2", "call.spam"),
+    ]
+    assert await store.queue_depths(["webhook"]) == {"webhook": (0, 0)}
+
+
+async def test_failed_events_are_retried_then_dead_lettered(
+    store: Store, sink: RecordingSink
+) -> None:
+    """With a two-step schedule an event gets three attempts, then becomes a dead letter."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sink.failing = SinkError("webhook answered HTTP 500")
+    w = worker(store, sink, schedule=(0, 0))
+    reports = [await w.deliver_batch() for _ in range(4)]
+    assert [(r.retrying, r.dead) for r in reports] == [(1, 0), (1, 0), (0, 1), (0, 0)]
+    letters = await store.dead_letters()
+    assert [(d.event.id, d.attempts, d.error) for d in letters] == [
+        (make_event(1).id, 3, "webhook answered HTTP 500")
+    ]
+    sink.failing = None
+    assert await store.replay("webhook") == 1
+    assert (await w.deliver_batch()).delivered == 1
+    assert [e.id for e in sink.received] == [make_event(1).id]
+
+
+async def test_retry_waits_for_the_schedule(store: Store, sink: RecordingSink) -> None:
+    """A failed event is not due again before its scheduled delay."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sink.failing = SinkError("down", retry_after=None)
+    w = worker(store, sink, schedule=(3600,))
+    await w.deliver_batch()
+    sink.failing = None
+    assert (await w.deliver_batch()).claimed == 0
+    due = await store.next_due("webhook")
+    assert due is not None and due > datetime.now(UTC).timestamp() + 3500
+
+
+async def test_retry_after_postpones_beyond_the_schedule(store: Store, sink: RecordingSink) -> None:
+    """A server's Retry-After longer than the schedule's delay wins."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sink.failing = SinkError("HTTP 429", retry_after=900)
+    await worker(store, sink, schedule=(5,)).deliver_batch()
+    due = await store.next_due("webhook")
+    assert due is not None and due > datetime.now(UTC).timestamp() + 890
+
+
+async def test_a_crashing_sink_loses_nothing(store: Store, sink: RecordingSink) -> None:
+    """An exception out of a sink counts as a failed attempt; the event stays queued."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sink.raises = True
+    report = await worker(store, sink).deliver_batch()
+    assert report.retrying == 1
+    sink.raises = False
+    assert (await worker(store, sink).deliver_batch()).delivered == 1
+
+
+async def test_once_makes_at_most_one_attempt_per_event(store: Store, sink: RecordingSink) -> None:
+    """deliver_due_once tries each due event once even when retries are due immediately."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1), make_event(2)]})
+    sink.failing = SinkError("down")
+    report = await worker(store, sink, schedule=(0, 0, 0)).deliver_due_once()
+    assert report.claimed == 2 and report.retrying == 2
+    queued = await store.claim("webhook", 30)
+    assert sorted(q.attempts for q in queued) == [1, 1]
+
+
+async def test_claims_are_extended_during_a_slow_send(store: Store, sink: RecordingSink) -> None:
+    """A send slower than the claim timeout keeps its events hidden from other workers."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sink.delay = 0.6
+    slow = DeliveryWorker(store, sink, retry_schedule=(0,), claim_timeout=0.3)
+    other_sink = RecordingSink()
+    other = DeliveryWorker(store, other_sink, retry_schedule=(0,), claim_timeout=0.3)
+    task = asyncio.create_task(slow.deliver_batch())
+    await asyncio.wait_for(sink.sending.wait(), 5)
+    stolen = 0
+    while not task.done():
+        stolen += (await other.deliver_batch()).claimed
+        await asyncio.sleep(0.05)
+    assert (await task).delivered == 1
+    assert stolen == 0 and other_sink.received == []
+
+
+async def test_two_workers_share_the_outbox_without_duplicates(store: Store) -> None:
+    """Concurrent workers (replicas) deliver every event exactly once between them."""
+    events = [make_event(n) for n in range(200)]
+    await store.commit("", {}, {}, {"webhook": events})
+    sinks = [RecordingSink(), RecordingSink()]
+    workers = [DeliveryWorker(store, s, retry_schedule=(0,), batch_size=7) for s in sinks]
+
+    async def drain(w: DeliveryWorker) -> None:
+        while (await w.deliver_batch()).claimed:
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(drain(w) for w in workers))
+    ids = [e.id for s in sinks for e in s.received]
+    assert sorted(ids) == sorted(e.id for e in events)
+    assert all(s.received for s in sinks)
