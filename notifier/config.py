@@ -19,6 +19,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import cached_property
@@ -54,10 +55,16 @@ _URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://)[^/@\s]*@")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# Secret values of the configuration being loaded, hidden wherever a value is shown.
+_HIDDEN: ContextVar[tuple[str, ...]] = ContextVar("_HIDDEN", default=())
+
+
 def _show(value: object, limit: int = 80) -> str:
-    """A value quoted for a one-line message: control characters escaped, URL credentials
-    masked, long values shortened."""
+    """A value quoted for a one-line message: secrets and URL credentials masked, control
+    characters escaped, long values shortened."""
     text = str(value)
+    for secret in _HIDDEN.get():
+        text = text.replace(secret, "[REDACTED]")
     text = _URL_CREDENTIALS.sub(r"\1***@", text)
     text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
     if len(text) > limit:
@@ -469,14 +476,15 @@ def _describe(error: Mapping[str, Any], values: Mapping[str, Any]) -> str:
     return f"{variable}: expected {expected}{got}"
 
 
-def _redact(message: str, values: Mapping[str, Any]) -> str:
-    """Defence in depth: a secret pasted into another variable is still never shown."""
+def _secret_values(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The secret values being loaded (4 characters or more), longest first."""
+    found = []
     for field in _SECRETS:
         raw = values.get(field)
         secret = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
         if isinstance(secret, str) and len(secret.strip()) >= 4:
-            message = message.replace(secret.strip(), "[REDACTED]")
-    return message
+            found.append(secret.strip())
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -493,13 +501,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         if k.lower() in Settings.model_fields
     }
     values.update(overrides)
+    # A secret pasted into another variable is still never shown in a message.
+    hidden = _HIDDEN.set(_secret_values(values))
     try:
         settings = Settings.model_validate(values)
-    except ValidationError as exc:
-        message = "; ".join(_describe(e, values) for e in exc.errors())
-        raise ConfigError(_redact(message, values)) from None
-    try:
         settings.cross_check()
-    except ConfigError as exc:
-        raise ConfigError(_redact(str(exc), values)) from None
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e, values) for e in exc.errors())) from None
+    finally:
+        _HIDDEN.reset(hidden)
     return settings
