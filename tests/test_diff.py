@@ -36,7 +36,7 @@ def make_call(status: str, **fields: Any) -> Call:
         "caller_number": "+56987654321",
     }
     record.update(fields)
-    return Call.model_validate(record)
+    return Call.validate(record)
 
 
 def ctx(now: datetime = NOW, **kwargs: Any) -> DiffContext:
