@@ -378,6 +378,30 @@ async def test_concurrency_bound_spans_concurrent_sends(
     assert webhook_receiver.max_in_flight == 2
 
 
+async def test_concurrency_is_bounded_with_injected_transport() -> None:
+    """With an injected transport the slots still bound requests in flight."""
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return httpx.Response(202)
+
+    sink = WebhookSink(
+        settings_for("http://hooks.invalid/x", NOTIFIER_WEBHOOK_CONCURRENCY="4"),
+        transport=httpx.MockTransport(handler),
+    )
+    try:
+        assert await sink.send(make_events(20)) == [None] * 20
+    finally:
+        await sink.aclose()
+    assert peak == 4
+
+
 async def test_outcomes_keep_batch_order(
     webhook_receiver: WebhookReceiver, make_sink: SinkFactory
 ) -> None:
