@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _records import body, record  # noqa: E402
+from _records import body, record
 
-from notifier.clickfono.models import parse_calls  # noqa: E402
+from notifier.clickfono.models import parse_calls
 
 
 def best_of(repeat: int, func: object) -> float:

@@ -82,14 +82,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         serve(host=args.host, port=args.port, token=args.token, speed=args.speed, seed=args.seed)
         return EXIT_OK
 
-    from notifier import commands
     from notifier.config import load_settings
     from notifier.logs import configure, register_secrets
 
     if args.command == "demo":
-        return _run_async(commands.demo)
+        from notifier.demo import run_demo
 
+        return _run_async(run_demo)
+
+    # Settings first: a configuration error must not depend on anything else importing.
     settings = load_settings()
+    from notifier import commands
+
     configure(settings.log_level, settings.log_format)
     register_secrets(commands.secret_values(settings))
     if args.command == "run":

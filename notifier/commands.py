@@ -230,13 +230,3 @@ async def dead_letters_replay(settings: Settings, ids: Sequence[str]) -> int:
     if unknown:
         raise NotifierError(f"no dead letter with id {', '.join(sorted(unknown))}")
     return EXIT_OK
-
-
-# demo
-
-
-async def demo() -> int:
-    from notifier.demo import run_demo
-
-    code: int = await run_demo()
-    return code

@@ -58,7 +58,7 @@ class ConsoleSink:
                 name = str(name)[:1] + "***"
             late = "  [late]" if event.observed_late else ""
             text = (
-                f"{local}  {kind} {status:<36} {call.get('popup_name') or '-':<18} "
+                f"{local}  {kind} {status:<44} {call.get('popup_name') or '-':<18} "
                 f"{name} {caller}{late}"
             ).rstrip()
         if self.colour:

@@ -38,7 +38,7 @@ def run_command(
     args: list[str], env: Mapping[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run one notifier command to completion and capture its output."""
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
+    return subprocess.run(
         [sys.executable, "-m", "notifier", *args],
         env=clean_env(env),
         capture_output=True,
@@ -68,7 +68,7 @@ class NotifierProcess:
 
     def start(self, wait: bool = True) -> NotifierProcess:
         with (self.dir / "stdout").open("ab") as out, (self.dir / "stderr").open("ab") as err:
-            self.proc = subprocess.Popen(  # noqa: S603
+            self.proc = subprocess.Popen(
                 [sys.executable, "-m", "notifier", "run"],
                 env=self.env,
                 stdout=out,
