@@ -404,7 +404,7 @@ def mask_text(value: str) -> str:
             first = False
         else:
             out.append(char)
-            first = True
+            first = first or char.isspace()  # a new word starts after a space only
     return "".join(out)
 
 

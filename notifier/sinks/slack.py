@@ -1,0 +1,416 @@
+"""Slack sink: Block Kit messages through the Web API (threads) or an incoming webhook.
+
+With ``SLACK_BOT_TOKEN`` the first alert about a call starts a thread; later alerts
+about it reply in the thread and ``chat.update`` keeps the parent at the latest status.
+More than ``SLACK_STORM_THRESHOLD`` alerts for one channel in one batch become one
+digest. Posts are paced to about one per second per channel, shared through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    async_default_handlers,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from notifier import messages
+from notifier.config import Settings
+from notifier.errors import ConfigError, NotifierError, SinkError
+from notifier.events import Event
+from notifier.logs import get_logger
+from notifier.messages import Digest, Message, Wording
+from notifier.sinks.base import CheckResult, SlackState
+
+log = get_logger(__name__)
+
+PACE_SECONDS = 1.0
+"""Slack allows about one message per second per channel."""
+WEBHOOK_CHANNEL = "webhook"
+"""Pacing and grouping key in webhook mode: the webhook decides its channel."""
+
+_EMOJI = {
+    "call.created": ":new:",
+    "call.status_changed": ":arrows_counterclockwise:",
+    "call.spam": ":no_entry:",
+    "call.attempts_exhausted": ":telephone_receiver:",
+    "call.outside_business_hours": ":crescent_moon:",
+    "call.queued_too_long": ":hourglass_flowing_sand:",
+    "notifier.source_unauthorized": ":lock:",
+    "notifier.source_unavailable": ":warning:",
+    "notifier.source_recovered": ":white_check_mark:",
+}
+_HEADER_MAX = 150  # Block Kit limits
+_TEXT_MAX = 3000
+_FIELDS_MAX = 10
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
+    """The Retry-After header in seconds (any case; value a string or a list of them)."""
+    for key, value in (headers or {}).items():
+        if str(key).lower() == "retry-after":
+            text = value[0] if isinstance(value, list) and value else value
+            try:
+                return max(0.0, float(str(text)))
+            except ValueError:
+                return None
+    return None
+
+
+class BoundedRateLimitHandler(AsyncRateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, for short waits only.
+
+    A long Retry-After goes back to the delivery worker as ``SinkError.retry_after``
+    instead of holding the whole batch asleep.
+    """
+
+    def __init__(self, max_wait: float) -> None:
+        super().__init__(max_retry_count=1)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after_seconds(response.headers)
+        # The sdk parses the header with int(); anything else must not reach it.
+        return wait is not None and wait == int(wait) and wait <= self.max_wait
+
+
+# Block Kit
+
+
+def _escape(text: str) -> str:
+    """mrkdwn escaping: no links, mentions or @channel from call data."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _clip(text, _HEADER_MAX), "emoji": True},
+    }
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _TEXT_MAX)}}
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _clip(t, _TEXT_MAX)} for t in texts],
+    }
+
+
+def message_blocks(message: Message, *, extra_note: str | None = None) -> list[dict[str, Any]]:
+    """One event as Block Kit: header, facts as fields, what to do, notes."""
+    blocks = [_header(f"{_EMOJI.get(message.event_type, ':bell:')} {message.title}")]
+    fields = [
+        {"type": "mrkdwn", "text": _clip(f"*{_escape(k)}*\n{_escape(v)}", 2000)}
+        for k, v in message.facts
+    ]
+    for start in range(0, len(fields), _FIELDS_MAX):
+        blocks.append({"type": "section", "fields": fields[start : start + _FIELDS_MAX]})
+    blocks.append(_section(f"*{_escape(message.action_label)}:* {_escape(message.action)}"))
+    notes = [_escape(n) for n in message.notes]
+    if extra_note:
+        notes.insert(0, f"_{_escape(extra_note)}_")
+    blocks.append(_context(*notes, f"`{_escape(message.reference)}`"))
+    return blocks
+
+
+def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
+    """Many alerts as Block Kit: counts by kind, the first calls, why it is grouped."""
+    counts = "\n".join(f"• *{n}* {_escape(kind)}" for kind, n in digest.counts)
+    sample = "\n".join(f"• {_escape(line)}" for line in digest.sample)
+    blocks = [
+        _header(f":rotating_light: {digest.title}"),
+        _section(counts),
+        _section(f"*{_escape(digest.sample_label)}*\n{sample}"),
+    ]
+    notes = [_escape(digest.more)] if digest.more else []
+    blocks.append(_context(*notes, _escape(digest.note)))
+    return blocks
+
+
+class _Failed(Exception):
+    """A Slack call failed; carries the SinkError to report (already free of secrets)."""
+
+    def __init__(self, error: SinkError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class SlackSink:
+    """Delivers events to Slack. See the module docstring for threads, storms and pacing."""
+
+    name = "slack"
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: SlackState,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        timeout: float = 10.0,
+        max_retry_wait: float = 10.0,
+    ) -> None:
+        self._state = state
+        self._clock = clock
+        self._wording = Wording.from_settings(settings)
+        self._threshold = settings.slack_storm_threshold
+        self._default_channel = settings.slack_channel.strip()
+        self._channel_by_popup = settings.channel_by_popup
+        self._timeout = timeout
+        token = settings.slack_bot_token.get_secret_value().strip()
+        hook_url = settings.slack_webhook_url.get_secret_value().strip()
+        self._secrets = tuple(s for s in (token, hook_url) if s)
+        # The 429 handler is not among slack-sdk's defaults: add it explicitly.
+        handlers: list[AsyncRetryHandler] = [
+            *async_default_handlers(),
+            BoundedRateLimitHandler(max_retry_wait),
+        ]
+        self._web: AsyncWebClient | None = None
+        self._hook: AsyncWebhookClient | None = None
+        if token:
+            self._web = AsyncWebClient(
+                token=token,
+                base_url=settings.slack_api_url,
+                timeout=int(timeout),
+                retry_handlers=handlers,
+            )
+        elif hook_url:
+            self._hook = AsyncWebhookClient(hook_url, timeout=int(timeout), retry_handlers=handlers)
+        else:
+            raise ConfigError("SLACK_BOT_TOKEN: the Slack sink needs it or SLACK_WEBHOOK_URL")
+        self._session: aiohttp.ClientSession | None = None
+
+    # Sink protocol
+
+    async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
+        outcomes: list[SinkError | None] = [None] * len(events)
+        by_channel: dict[str, list[int]] = {}
+        for index, event in enumerate(events):
+            channel = self._channel_for(event)
+            if channel is None:
+                outcomes[index] = SinkError(
+                    f"no Slack channel for popup {event.popup_uuid}: set SLACK_CHANNEL "
+                    "or add it to SLACK_CHANNEL_BY_POPUP"
+                )
+            else:
+                by_channel.setdefault(channel, []).append(index)
+        self._ensure_session()
+        # Channels are paced independently, so they are delivered concurrently.
+        results = await asyncio.gather(
+            *(self._deliver_channel(ch, [events[i] for i in idx]) for ch, idx in by_channel.items())
+        )
+        for indexes, channel_outcomes in zip(by_channel.values(), results, strict=True):
+            for index, outcome in zip(indexes, channel_outcomes, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    async def check(self) -> CheckResult:
+        if self._web is None:
+            # Probing a webhook would post a message in the channel.
+            return CheckResult(self.name, True, "incoming webhook configured (not probed)")
+        self._ensure_session()
+        try:
+            response = await self._web.auth_test()
+        except Exception as exc:
+            return CheckResult(self.name, False, str(self._failure("auth.test", exc)))
+        who = f"{response.get('user', '?')} in {response.get('team', '?')}"
+        channels = sorted({self._default_channel, *self._channel_by_popup.values()} - {""})
+        return CheckResult(
+            self.name, True, f"auth.test ok as {who}; channels: " + ", ".join(channels)
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # Routing and delivery
+
+    def _channel_for(self, event: Event) -> str | None:
+        if self._web is None:
+            return WEBHOOK_CHANNEL
+        popup = event.popup_uuid
+        channel = self._channel_by_popup.get(popup) if popup else None
+        return channel or self._default_channel or None
+
+    def _ensure_session(self) -> None:
+        # One keep-alive session, created inside the running loop (aiohttp requires it).
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout)
+            )
+        for client in (self._web, self._hook):
+            if client is not None:
+                client.session = self._session
+
+    async def _deliver_channel(self, channel: str, batch: list[Event]) -> list[SinkError | None]:
+        if len(batch) > self._threshold:
+            error = await self._guarded(channel, self._post_digest(channel, batch))
+            return [error] * len(batch)
+        outcomes: list[SinkError | None] = []
+        limited: SinkError | None = None
+        for event in batch:
+            # After a 429 the rest of this channel would be refused too: don't hammer.
+            outcome = limited or await self._guarded(channel, self._post_event(channel, event))
+            if outcome is not None and outcome.retry_after is not None:
+                limited = outcome
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _guarded(
+        self, channel: str, attempt: Coroutine[Any, Any, SinkError | None]
+    ) -> SinkError | None:
+        """Run one post; an unexpected exception fails that post only, never the batch."""
+        try:
+            return await attempt
+        except Exception as exc:
+            log.error("slack_send_crashed", channel=channel, error=type(exc).__name__)
+            return SinkError(f"Slack sink error ({type(exc).__name__})")
+
+    async def _post_digest(self, channel: str, batch: list[Event]) -> SinkError | None:
+        digest = messages.digest(batch, self._wording)
+        try:
+            await self._pace(channel)
+            await self._post(channel, digest.plain_text(), digest_blocks(digest))
+        except _Failed as failed:
+            return failed.error
+        except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
+            return SinkError(f"Slack state unavailable: {exc}")
+        log.info("slack_digest_sent", channel=channel, count=len(batch))
+        return None
+
+    async def _post_event(self, channel: str, event: Event) -> SinkError | None:
+        message = messages.render(event, self._wording)
+        blocks = message_blocks(message)
+        text = message.plain_text()
+        call_uuid = event.call_uuid if self._web is not None else None
+        try:
+            parent = await self._state.get_thread(channel, call_uuid) if call_uuid else None
+            await self._pace(channel)
+            ts = await self._post(channel, text, blocks, thread_ts=parent)
+        except _Failed as failed:
+            return failed.error
+        except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
+            return SinkError(f"Slack state unavailable: {exc}")
+        if call_uuid and ts:
+            # The alert is delivered; thread bookkeeping failing only costs cosmetics,
+            # and reporting it as a failure would post the alert twice.
+            await self._after_post(channel, call_uuid, parent, ts, message)
+        return None
+
+    async def _after_post(
+        self, channel: str, call_uuid: str, parent: str | None, ts: str, message: Message
+    ) -> None:
+        try:
+            if parent is None:
+                if not await self._state.save_thread(channel, call_uuid, ts):
+                    log.info("slack_thread_raced", channel=channel, call=call_uuid)
+                return
+            note = messages.thread_note(self._clock(), self._wording)
+            assert self._web is not None
+            await self._web.chat_update(
+                channel=channel,
+                ts=parent,
+                text=message.plain_text(),
+                blocks=message_blocks(message, extra_note=note),
+            )
+        except Exception as exc:
+            error = self._failure("chat.update", exc)
+            log.warning("slack_thread_update_failed", channel=channel, error=str(error))
+
+    async def _pace(self, channel: str) -> None:
+        await asyncio.sleep(await self._state.reserve_slot(channel, PACE_SECONDS))
+
+    async def _post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        *,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """Post one message; return its ``ts`` (Web API) or None (webhook)."""
+        try:
+            if self._web is not None:
+                response = await self._web.chat_postMessage(
+                    channel=channel,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+                ts = response.get("ts")
+                return str(ts) if ts else None
+            assert self._hook is not None
+            answer = await self._hook.send(text=text, blocks=blocks)
+        except Exception as exc:
+            raise _Failed(self._failure("chat.postMessage", exc)) from None
+        if answer.status_code != 200:
+            raise _Failed(
+                SinkError(
+                    f"Slack webhook answered HTTP {answer.status_code}: "
+                    f"{self._scrub(str(answer.body))[:100]}",
+                    retry_after=retry_after_seconds(answer.headers)
+                    if answer.status_code == 429
+                    else None,
+                )
+            )
+        return None
+
+    # Errors
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def _failure(self, method: str, exc: Exception) -> SinkError:
+        """A SinkError that names what failed, never the token or the webhook URL."""
+        if isinstance(exc, SlackApiError):
+            response = exc.response
+            data = response.data if isinstance(response.data, dict) else {}
+            reason = data.get("error") or f"HTTP {response.status_code}"
+            retry_after = (
+                retry_after_seconds(dict(response.headers)) if response.status_code == 429 else None
+            )
+            return SinkError(
+                f"Slack {method} failed: {self._scrub(str(reason))}", retry_after=retry_after
+            )
+        if isinstance(exc, TimeoutError):
+            return SinkError(f"Slack {method} timed out after {self._timeout:g}s")
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return SinkError(f"Slack unreachable ({type(exc).__name__})")
+        return SinkError(f"Slack {method} failed ({type(exc).__name__})")
