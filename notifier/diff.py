@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from notifier import events as ev
 from notifier.clickfono.models import Call, CallStatus
-from notifier.events import Event, event_id
+from notifier.events import Event, event_id, format_timestamp
 
 WAITING = frozenset({CallStatus.QUEUED.value, CallStatus.SCHEDULED.value})
 """Statuses in which a customer is waiting for the call to happen."""
@@ -185,6 +185,9 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
 
     payload = call.payload()
     detected_at = ctx.now.astimezone(UTC)
+    waiting: dict[str, str] = {}
+    if snap.wait_since is not None:
+        waiting["waiting_since"] = format_timestamp(datetime.fromtimestamp(snap.wait_since, UTC))
     out = tuple(
         Event(
             type=kind,
@@ -196,6 +199,7 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
             previous_status=previous_status,
             reason=reason,
             observed_late=ctx.observed_late,
+            detail=waiting if kind == ev.CALL_QUEUED_TOO_LONG else {},
         )
         for kind, seq, reason in raised
     )

@@ -453,15 +453,15 @@ def duration(seconds: float) -> str:
 def waited(event: Event, wording: Wording) -> str:
     """How long a queued call has waited.
 
-    The event does not carry when the wait began, so this uses ``detail["waiting_since"]``
-    (epoch seconds) when present, else ``call_at``; it never claims less than the
-    configured threshold that raised the alert.
+    Uses ``detail["waiting_since"]`` (ISO 8601, when the notifier first saw the call
+    waiting) when present, else ``call_at``; it never claims less than the configured
+    threshold that raised the alert.
     """
     threshold = wording.queue_alert_minutes * 60
-    since = event.detail.get("waiting_since")
+    since = parse_time(event.detail.get("waiting_since"))
     seconds: float | None = None
-    if isinstance(since, int | float) and not isinstance(since, bool):
-        seconds = event.detected_at.timestamp() - float(since)
+    if since is not None:
+        seconds = (event.detected_at - since).total_seconds()
     elif event.call is not None and (call_at := parse_time(event.call.get("call_at"))):
         seconds = (event.detected_at - call_at).total_seconds()
     if seconds is not None and seconds >= threshold:

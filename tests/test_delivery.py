@@ -11,38 +11,8 @@ import pytest
 from notifier.delivery import DeliveryWorker, retry_delay
 from notifier.errors import SinkError
 from notifier.events import Event, event_id
-from notifier.sinks.base import CheckResult
 from notifier.store import Store
-
-
-class RecordingSink:
-    """An in-memory sink at the Protocol boundary; fails while ``failing`` is set."""
-
-    name = "webhook"
-
-    def __init__(self) -> None:
-        self.received: list[Event] = []
-        self.failing: SinkError | None = None
-        self.delay = 0.0
-        self.raises = False
-        self.sending = asyncio.Event()
-
-    async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
-        self.sending.set()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.raises:
-            raise RuntimeError("bug in sink")
-        if self.failing is not None:
-            return [self.failing] * len(events)
-        self.received.extend(events)
-        return [None] * len(events)
-
-    async def check(self) -> CheckResult:
-        return CheckResult(self.name, True, "memory")
-
-    async def aclose(self) -> None:
-        return None
+from tests.support.recording_sink import RecordingSink
 
 
 def make_event(n: int, kind: str = "call.spam", seconds: int = 0) -> Event:

@@ -169,6 +169,8 @@ def test_queued_too_long_once_per_wait_and_again_for_a_new_wait() -> None:
     before = snap("Por ejecutar", since=start, wait_since=start, wait_seq=1)
     first = diff_call(before, make_call("En cola"), ctx())  # still waiting: same wait
     assert [e.type for e in first.events] == ["call.status_changed", "call.queued_too_long"]
+    waiting_since = first.events[1].payload()["data"]["waiting_since"]
+    assert waiting_since == (NOW - timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert first.snapshot is not None and first.snapshot.flags & ALERTED_QUEUED
     second = diff_call(first.snapshot, make_call("En cola"), ctx(now=NOW + timedelta(hours=1)))
     assert second.events == ()

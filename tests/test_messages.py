@@ -272,7 +272,7 @@ def test_duration(seconds: float, text: str) -> None:
         ({}, {}, "42 min"),
         ({"call_at": "2019-04-02T10:40:00-03:00"}, {}, "más de 15 min"),
         ({"call_at": None}, {}, "más de 15 min"),
-        ({}, {"waiting_since": (DETECTED - timedelta(minutes=95)).timestamp()}, "1 h 35 min"),
+        ({}, {"waiting_since": (DETECTED - timedelta(minutes=95)).isoformat()}, "1 h 35 min"),
     ],
 )
 def test_queued_wait(call: dict[str, Any], detail: dict[str, Any], expected: str) -> None:
