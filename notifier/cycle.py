@@ -23,7 +23,7 @@ from notifier.diff import DiffContext, Snapshot, diff_call
 from notifier.errors import SourceError, SourceUnauthorized
 from notifier.events import Event, event_id
 from notifier.logs import get_logger
-from notifier.store import AnswerMark, DayChanges, Store
+from notifier.store import AnswerMark, CycleState, DayChanges, Store
 
 log = get_logger("notifier.cycle")
 
@@ -101,52 +101,15 @@ class Poller:
         state = await self.store.load_cycle_state(day_keys)
         try:
             fetched = await asyncio.gather(*(self.client.fetch(d) for d in days))
+            timings["fetch"] = time.perf_counter() - started
+            started = time.perf_counter()
+            parsed = self._parse(cycle_id, day_keys, fetched, state, now)
         except SourceError as exc:
             await self._record_source_failure(exc, state.meta, now, lease_value)
             raise
-        timings["fetch"] = time.perf_counter() - started
-
-        # Parse only the answers whose body (or due timers) changed since the last cycle.
-        started = time.perf_counter()
-        per_answer: list[tuple[str, Answer, str, list[Call]]] = []
-        unchanged = rejected = seen = 0
-        missing_popups: list[str] = []
-        now_ts = now.timestamp()
-        for day, answers in zip(day_keys, fetched, strict=True):
-            marks = state.answers.get(day, {})
-            for answer in answers:
-                if answer.popup_not_found:
-                    missing_popups.append(answer.key)
-                    continue
-                digest = body_digest(answer)
-                mark = marks.get(answer.key)
-                if (
-                    mark
-                    and mark.digest == digest
-                    and (mark.deadline is None or now_ts < mark.deadline)
-                ):
-                    unchanged += 1
-                    seen += mark.calls
-                    continue
-                parsed = parse_calls(answer.body)
-                for record in parsed.rejected:
-                    log.warning(
-                        "record_skipped",
-                        cycle=cycle_id,
-                        date=day,
-                        answer=answer.key,
-                        index=record.index,
-                        call=record.uuid,
-                        reason=record.reason,
-                    )
-                rejected += len(parsed.rejected)
-                seen += len(parsed.calls)
-                per_answer.append((day, answer, digest, list(parsed.calls)))
-        for popup in missing_popups:
-            log.error(
-                "popup_not_found", cycle=cycle_id, popup=popup, hint="check CLICKFONO_POPUP_UUIDS"
-            )
         timings["validate"] = time.perf_counter() - started
+        per_answer, unchanged, rejected, seen, missing_popups = parsed
+        now_ts = now.timestamp()
 
         first = not state.initialized
         silent = first and self.settings.notifier_baseline == "silent"
@@ -214,6 +177,59 @@ class Poller:
             popups_not_found=tuple(missing_popups),
             timings=timings,
         )
+
+    def _parse(
+        self,
+        cycle_id: str,
+        day_keys: Sequence[str],
+        fetched: Sequence[list[Answer]],
+        state: CycleState,
+        now: datetime,
+    ) -> tuple[list[tuple[str, Answer, str, list[Call]]], int, int, int, list[str]]:
+        """Parse only the answers whose body (or due timers) changed since the last cycle.
+
+        Returns (answers to diff, unchanged answers, rejected records, calls seen,
+        popups not found). Raises SourceMalformed for a body that is not a JSON list.
+        """
+        per_answer: list[tuple[str, Answer, str, list[Call]]] = []
+        unchanged = rejected = seen = 0
+        missing_popups: list[str] = []
+        now_ts = now.timestamp()
+        for day, answers in zip(day_keys, fetched, strict=True):
+            marks = state.answers.get(day, {})
+            for answer in answers:
+                if answer.popup_not_found:
+                    missing_popups.append(answer.key)
+                    continue
+                digest = body_digest(answer)
+                mark = marks.get(answer.key)
+                if (
+                    mark
+                    and mark.digest == digest
+                    and (mark.deadline is None or now_ts < mark.deadline)
+                ):
+                    unchanged += 1
+                    seen += mark.calls
+                    continue
+                parsed = parse_calls(answer.body)
+                for record in parsed.rejected:
+                    log.warning(
+                        "record_skipped",
+                        cycle=cycle_id,
+                        date=day,
+                        answer=answer.key,
+                        index=record.index,
+                        call=record.uuid,
+                        reason=record.reason,
+                    )
+                rejected += len(parsed.rejected)
+                seen += len(parsed.calls)
+                per_answer.append((day, answer, digest, list(parsed.calls)))
+        for popup in missing_popups:
+            log.error(
+                "popup_not_found", cycle=cycle_id, popup=popup, hint="check CLICKFONO_POPUP_UUIDS"
+            )
+        return per_answer, unchanged, rejected, seen, missing_popups
 
     # Outage episodes: notifier.source_* events, once per episode, shared via Redis meta.
 
