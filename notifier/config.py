@@ -137,6 +137,7 @@ _EXPECTED: dict[str, str] = {
     "notifier_lease_ttl": "a number of seconds, 3 or more",
     "notifier_claim_timeout": "a positive number of seconds",
     "notifier_webhook_concurrency": "a whole number, 1 or more",
+    "webhook_timeout": "a positive number of seconds",
     "notifier_unavailable_cycles": "a whole number, 1 or more",
 }
 _SECRETS = frozenset(
@@ -217,6 +218,7 @@ class Settings(BaseSettings):
     notifier_claim_timeout: PositiveSeconds = 120.0
     notifier_webhook_concurrency: Annotated[int, Field(ge=1)] = 16
     notifier_unavailable_cycles: Annotated[int, Field(ge=1)] = 3
+    webhook_timeout: PositiveSeconds = 10.0
 
     @classmethod
     def settings_customise_sources(

@@ -97,6 +97,7 @@ class Daemon:
         self.failures = 0
         self._wake = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lease_pause_until = 0.0
         self.http_port: int | None = None
         self.crashed = False
 
@@ -105,6 +106,10 @@ class Daemon:
     async def _keep_lease(self, stop: asyncio.Event) -> None:
         ttl = self.settings.notifier_lease_ttl
         while not stop.is_set():
+            if time.monotonic() < self._lease_pause_until:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), ttl / 3)
+                continue
             try:
                 token = await self.store.acquire_lease(self.holder, ttl)
             except StoreError as exc:
@@ -144,6 +149,7 @@ class Daemon:
             metrics.POLLS.labels("unauthorized").inc()
             self.health.ready, self.health.reason = False, "Clickfono rejected the token"
             log.error("cycle_failed", error=str(exc), failures=self.failures)
+            await self._step_aside()
             return False
         except SourceError as exc:
             self.failures += 1
@@ -191,6 +197,16 @@ class Daemon:
         if report.queued:
             self._wake.set()
         return True
+
+    async def _step_aside(self) -> None:
+        """Give the lease up after a rejected token, so a replica rolled out with a fixed
+        token can take over instead of waiting behind this one."""
+        lease, self.lease_value = self.lease_value, None
+        metrics.LEADER.set(0)
+        self._lease_pause_until = time.monotonic() + 2 * self.settings.notifier_lease_ttl
+        if lease:
+            with contextlib.suppress(StoreError):
+                await self.store.release_lease(self.holder, int(lease.split("|", 1)[0]))
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         async for _ in poll(self.settings.notifier_poll_interval, stop, self._backoff):

@@ -62,7 +62,10 @@ def retry_delay(
     if attempts > len(schedule):
         return None
     delay = schedule[attempts - 1]
-    return max(delay, retry_after) if retry_after else delay
+    if not retry_after:
+        return delay
+    # Honour Retry-After, but a hostile or broken value must not park an event for years.
+    return max(delay, min(retry_after, max(schedule)))
 
 
 def _order(item: QueuedEvent) -> tuple[float, str, int]:

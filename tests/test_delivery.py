@@ -36,12 +36,20 @@ def worker(store: Store, sink: RecordingSink, schedule: Sequence[float] = (0, 0)
 
 @pytest.mark.parametrize(
     ("attempts", "retry_after", "expected"),
-    [(1, None, 5.0), (2, None, 30.0), (3, None, None), (1, 60.0, 60.0), (2, 1.0, 30.0)],
+    [
+        (1, None, 5.0),
+        (2, None, 30.0),
+        (3, None, None),
+        (1, 20.0, 20.0),
+        (2, 1.0, 30.0),
+        (1, 999_999_999.0, 30.0),
+    ],
 )
 def test_retry_delay_follows_schedule_and_retry_after(
     attempts: int, retry_after: float | None, expected: float | None
 ) -> None:
-    """The n-th failure waits schedule[n-1] (or Retry-After if longer); past the end: dead."""
+    """The n-th failure waits schedule[n-1], or a longer Retry-After capped at the schedule's
+    longest step; past the end of the schedule the event is a dead letter."""
     assert retry_delay((5.0, 30.0), attempts, retry_after) == expected
 
 
@@ -100,7 +108,7 @@ async def test_retry_after_postpones_beyond_the_schedule(store: Store, sink: Rec
     """A server's Retry-After longer than the schedule's delay wins."""
     await store.commit("", {}, {}, {"webhook": [make_event(1)]})
     sink.failing = SinkError("HTTP 429", retry_after=900)
-    await worker(store, sink, schedule=(5,)).deliver_batch()
+    await worker(store, sink, schedule=(5, 3600)).deliver_batch()
     due = await store.next_due("webhook")
     assert due is not None and due > datetime.now(UTC).timestamp() + 890
 

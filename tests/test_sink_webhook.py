@@ -72,7 +72,7 @@ def make_events(count: int) -> list[Event]:
 
 
 def settings_for(url: str, secret: str | None = WEBHOOK_TEST_SECRET, **env: str) -> Settings:
-    values = {"CLICKFONO_TOKEN": "test-token", "WEBHOOK_URL": url, "CLICKFONO_TIMEOUT": "5"}
+    values = {"CLICKFONO_TOKEN": "test-token", "WEBHOOK_URL": url, "WEBHOOK_TIMEOUT": "5"}
     if secret:
         values["WEBHOOK_SECRET"] = secret
     values.update(env)
@@ -228,7 +228,7 @@ async def test_timeout_is_a_sink_error_for_that_event_only(
     deadline; the rest of the batch succeeds."""
     events = make_events(4)
     webhook_receiver.hang(30, webhook_id=events[1].id)
-    sink = await make_sink(webhook_receiver.url, CLICKFONO_TIMEOUT="0.5")
+    sink = await make_sink(webhook_receiver.url, WEBHOOK_TIMEOUT="0.5")
     started = time.monotonic()
     outcomes = await sink.send(events)
     elapsed = time.monotonic() - started
@@ -250,7 +250,7 @@ async def test_deadline_covers_a_slow_trickling_answer(make_sink: SinkFactory) -
         return httpx.Response(200, content=trickle())
 
     sink = WebhookSink(
-        settings_for("http://hooks.invalid/x", CLICKFONO_TIMEOUT="0.3"),
+        settings_for("http://hooks.invalid/x", WEBHOOK_TIMEOUT="0.3"),
         transport=httpx.MockTransport(handler),
     )
     try:
@@ -424,7 +424,7 @@ async def test_errors_never_contain_url_or_secret(
     webhook_receiver.fail(429, retry_after="3", webhook_id=events[1].id)
     webhook_receiver.reset(webhook_id=events[2].id)
     webhook_receiver.hang(30, webhook_id=events[3].id)
-    sink = await make_sink(url, CLICKFONO_TIMEOUT="0.5")
+    sink = await make_sink(url, WEBHOOK_TIMEOUT="0.5")
     outcomes = await sink.send(events)
     assert all(isinstance(o, SinkError) for o in outcomes)
     refused_url = f"http://127.0.0.1:{free_port()}/hooks?token={URL_TOKEN}"
@@ -480,7 +480,7 @@ async def test_check_fails_on_timeout(
 ) -> None:
     """A probe that gets no answer within the deadline makes check() not ok."""
     webhook_receiver.hang(30)
-    sink = await make_sink(webhook_receiver.url, CLICKFONO_TIMEOUT="0.3")
+    sink = await make_sink(webhook_receiver.url, WEBHOOK_TIMEOUT="0.3")
     result = await sink.check()
     assert not result.ok
     assert result.detail == "webhook timed out after 0.3s"

@@ -68,7 +68,7 @@ class WebhookSink:
 
     ``send`` delivers a batch with at most ``NOTIFIER_WEBHOOK_CONCURRENCY`` requests in
     flight for this sink (across concurrent ``send`` calls too). Each request has a
-    deadline of ``CLICKFONO_TIMEOUT`` seconds on the whole exchange (connect, upload,
+    deadline of ``WEBHOOK_TIMEOUT`` seconds on the whole exchange (connect, upload,
     answer), enforced with ``asyncio.timeout`` because httpx's read timeout applies per
     chunk. Any 2xx is success. Anything else, a timeout or a connection failure is a
     ``SinkError`` outcome; a 429 or 503 with ``Retry-After`` (seconds or HTTP date)
@@ -108,7 +108,7 @@ class WebhookSink:
                     "WEBHOOK_SECRET: expected a Standard Webhooks secret such as "
                     "whsec_<base64 bytes>"
                 ) from None
-        self._timeout = settings.clickfono_timeout
+        self._timeout = settings.webhook_timeout
         concurrency = settings.notifier_webhook_concurrency
         if transport is not None:
             self._clients = [self._client(transport=transport)]
