@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY as DEFAULT_REGISTRY
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
-REGISTRY: CollectorRegistry = DEFAULT_REGISTRY
+# One series per metric: the *_created timestamps only add noise to dashboards.
+disable_created_metrics()
 
 POLLS = Counter("clickfono_polls_total", "Poll cycles by result.", ["result"])
 CYCLE_SECONDS = Histogram(
