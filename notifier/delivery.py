@@ -108,6 +108,15 @@ class DeliveryWorker:
         keeper = asyncio.create_task(self._keep_hidden([q.event.id for q in claimed]))
         try:
             outcomes = await self.sink.send([q.event for q in claimed])
+        except asyncio.CancelledError:
+            # Shutting down mid-send: hand the batch back so any replica delivers it now
+            # rather than after the claim timeout (a duplicate is possible if the sink had
+            # already accepted some: the documented crash window).
+            with contextlib.suppress(StoreError):
+                await asyncio.shield(
+                    self.store.release(self.sink.name, [q.event.id for q in claimed])
+                )
+            raise
         except Exception as exc:  # a sink bug must not lose events: treat as a failed send
             log.error("sink_crashed", sink=self.sink.name, error=f"{type(exc).__name__}: {exc}")
             outcomes = [SinkError(f"sink raised {type(exc).__name__}")] * len(claimed)

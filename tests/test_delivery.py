@@ -165,3 +165,15 @@ async def test_two_workers_share_the_outbox_without_duplicates(store: Store) -> 
     ids = [e.id for s in sinks for e in s.received]
     assert sorted(ids) == sorted(e.id for e in events)
     assert all(s.received for s in sinks)
+
+
+async def test_a_cancelled_send_hands_its_batch_back(store: Store, sink: RecordingSink) -> None:
+    """Cancelling a worker mid-send (shutdown) makes its events due again at once."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sink.delay = 30
+    task = asyncio.create_task(worker(store, sink).deliver_batch())
+    await asyncio.wait_for(sink.sending.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [q.event.id for q in await store.claim("webhook", 30)] == [make_event(1).id]
