@@ -36,14 +36,19 @@ class CallStatus(StrEnum):
     SCHEDULED = "Por ejecutar"
 
 
-# Vendor form "2019/04/02 10:05:03 -0300", or ISO 8601; an offset is required.
+# Vendor form "2019/04/02 10:05:03 -0300", or ISO 8601; an offset is required. Month,
+# day and time ranges are checked here so that nearly every impossible date is rejected
+# natively instead of becoming a silent None in ``Call.call_at``.
 _CALL_AT = (
-    r"^[0-9]{4}[/-][0-9]{2}[/-][0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r" *([+-][0-9]{2}:?[0-9]{2}|Z)$"
+    r"^[0-9]{4}[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12][0-9]|3[01])[ T]([01][0-9]|2[0-3])"
+    r":[0-5][0-9]:[0-5][0-9](\.[0-9]+)? *([+-][0-9]{2}:?[0-9]{2}|Z)$"
 )
 _INT_FIELDS = ("retry", "duration_company", "duration_customer")
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+# Inner runs of whitespace fail the fast path so that the fallback collapses them: both
+# paths must give one call the same status, or a bad neighbour would flip it.
+Status = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+( \S+)*$")]
 OptInt = Annotated[int | None, Field(ge=0)]
 
 
@@ -69,7 +74,7 @@ class Call:
     """One call as Clickfono reports it; ``payload()`` is the normalised form of SPEC.md."""
 
     uuid: Text
-    status: Text
+    status: Status
     call_number_company: str | None = None
     retry: OptInt = None
     duration_company: OptInt = None

@@ -1,0 +1,412 @@
+"""The Call model and parse_calls: normalisation of vendor records and handling of bad bodies."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from notifier.clickfono.models import Call, CallStatus, ParsedCalls, parse_calls
+from notifier.errors import SourceMalformed
+
+# Copied from the vendor's API page (clickfono-calls-list-api.txt), non-breaking spaces and
+# the stray "}" included: this is what "Ejemplo de respuesta" really contains.
+VENDOR_EXAMPLE_AS_PUBLISHED = (
+    "[\n"
+    "{\n"
+    '"uuid" :\u00a0 "a93460bbf8402e15b9b0afddc05d5e8d",\n'
+    '\u00a0\u00a0\u00a0\u00a0"status": "Conectada",\n'
+    '\u00a0\u00a0\u00a0\u00a0"call_number_company": "56223456789",\n'
+    '\u00a0\u00a0\u00a0\u00a0"retry": "3",\n'
+    '\u00a0\u00a0\u00a0\u00a0"duration_company": "117",\n'
+    '\u00a0\u00a0\u00a0\u00a0"duration_customer": "95",\n'
+    '\u00a0\u00a0\u00a0\u00a0"call_at": "2019/04/02 10:05:03 -0300",\n'
+    '\u00a0\u00a0\u00a0\u00a0"enqueued": false,\n'
+    '\u00a0\u00a0\u00a0\u00a0"popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0" ,\n'
+    '\u00a0\u00a0\u00a0\u00a0"popup_name": "Pruebas Clickfono",\n'
+    '\u00a0\u00a0\u00a0\u00a0"additionals": {\n'
+    '"Nombre": "Juan Perez",\n'
+    '\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0"Rut": "11.111.111-1"\n'
+    "\u00a0\u00a0\u00a0\u00a0\u00a0},\n"
+    '"caller_number": "+56987654321"\n'
+    "},\u00a0 {\n"
+    '"uuid" :\u00a0 "d45d347218b49a967a283c7bab360e5b",\n'
+    '"status": "No Conectada",\n'
+    '\u00a0\u00a0\u00a0\u00a0"call_number_company": "56223456769",\n'
+    '\u00a0\u00a0\u00a0\u00a0"retry": "3",\n'
+    '\u00a0\u00a0\u00a0\u00a0"duration_company": "100",\n'
+    '\u00a0\u00a0\u00a0\u00a0"duration_customer": "80",\n'
+    '\u00a0\u00a0\u00a0\u00a0"call_at": "2019/04/02 11:05:03 -0300",\n'
+    '\u00a0\u00a0\u00a0\u00a0"enqueued": false,\n'
+    '\u00a0\u00a0\u00a0\u00a0"popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0" ,\n'
+    '\u00a0\u00a0\u00a0\u00a0"popup_name": "Pruebas Clickfono",\n'
+    '\u00a0\u00a0\u00a0\u00a0"additionals": {\n'
+    '"Nombre": "Jorge Tapia",\n'
+    '\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0"Rut": "11.111.111-1"\n'
+    "},\n"
+    '\u00a0\u00a0\u00a0\u00a0"caller_number": "+56987654321"\n'
+    "}\n"
+    "\n"
+    "}\n"
+    "]\n"
+).encode()
+
+# The same two records, with the page's syntax errors fixed.
+EXAMPLE_CONNECTED: dict[str, Any] = {
+    "uuid": "a93460bbf8402e15b9b0afddc05d5e8d",
+    "status": "Conectada",
+    "call_number_company": "56223456789",
+    "retry": "3",
+    "duration_company": "117",
+    "duration_customer": "95",
+    "call_at": "2019/04/02 10:05:03 -0300",
+    "enqueued": False,
+    "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
+    "popup_name": "Pruebas Clickfono",
+    "additionals": {"Nombre": "Juan Perez", "Rut": "11.111.111-1"},
+    "caller_number": "+56987654321",
+}
+EXAMPLE_NOT_CONNECTED: dict[str, Any] = {
+    "uuid": "d45d347218b49a967a283c7bab360e5b",
+    "status": "No Conectada",
+    "call_number_company": "56223456769",
+    "retry": "3",
+    "duration_company": "100",
+    "duration_customer": "80",
+    "call_at": "2019/04/02 11:05:03 -0300",
+    "enqueued": False,
+    "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
+    "popup_name": "Pruebas Clickfono",
+    "additionals": {"Nombre": "Jorge Tapia", "Rut": "11.111.111-1"},
+    "caller_number": "+56987654321",
+}
+CHILE_SUMMER = timezone(timedelta(hours=-3))
+OPTIONAL_FIELDS = [
+    "call_number_company",
+    "retry",
+    "duration_company",
+    "duration_customer",
+    "call_at",
+    "enqueued",
+    "popup_uuid",
+    "popup_name",
+    "additionals",
+    "caller_number",
+]
+
+
+def body(*records: Any) -> bytes:
+    return json.dumps(list(records), ensure_ascii=False).encode()
+
+
+def only_call(record: dict[str, Any]) -> Call:
+    parsed = parse_calls(body(record))
+    assert parsed.rejected == ()
+    [call] = parsed.calls
+    return call
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (
+            EXAMPLE_CONNECTED,
+            {
+                "uuid": "a93460bbf8402e15b9b0afddc05d5e8d",
+                "status": "Conectada",
+                "call_number_company": "56223456789",
+                "retry": 3,
+                "duration_company": 117,
+                "duration_customer": 95,
+                "call_at": "2019-04-02T10:05:03-03:00",
+                "enqueued": False,
+                "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
+                "popup_name": "Pruebas Clickfono",
+                "additionals": {"Nombre": "Juan Perez", "Rut": "11.111.111-1"},
+                "caller_number": "+56987654321",
+            },
+        ),
+        (
+            EXAMPLE_NOT_CONNECTED,
+            {
+                "uuid": "d45d347218b49a967a283c7bab360e5b",
+                "status": "No Conectada",
+                "call_number_company": "56223456769",
+                "retry": 3,
+                "duration_company": 100,
+                "duration_customer": 80,
+                "call_at": "2019-04-02T11:05:03-03:00",
+                "enqueued": False,
+                "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
+                "popup_name": "Pruebas Clickfono",
+                "additionals": {"Nombre": "Jorge Tapia", "Rut": "11.111.111-1"},
+                "caller_number": "+56987654321",
+            },
+        ),
+    ],
+    ids=["conectada", "no-conectada"],
+)
+def test_vendor_example_records_normalise_to_the_spec_payload(
+    record: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """The vendor's example records become SPEC.md's payload: ints, strings, ISO call_at."""
+    call = only_call(record)
+    assert call.payload() == expected
+    assert json.loads(json.dumps(call.payload())) == expected  # JSON-ready as is
+
+
+def test_vendor_call_at_becomes_an_aware_datetime_at_minus_three() -> None:
+    """``2019/04/02 10:05:03 -0300`` is parsed to that instant with a -03:00 offset."""
+    call = only_call(EXAMPLE_CONNECTED)
+    assert call.call_at == datetime(2019, 4, 2, 10, 5, 3, tzinfo=CHILE_SUMMER)
+    assert call.call_at is not None and call.call_at.utcoffset() == timedelta(hours=-3)
+
+
+@pytest.mark.parametrize(
+    ("sent", "payload"),
+    [
+        ("2019/04/02 10:05:03 -0300", "2019-04-02T10:05:03-03:00"),
+        ("2019/07/02 10:05:03 -0400", "2019-07-02T10:05:03-04:00"),
+        ("  2019/04/02 10:05:03 -0300 ", "2019-04-02T10:05:03-03:00"),
+        ("2019/04/02 10:05:03.250 -0300", "2019-04-02T10:05:03.250000-03:00"),
+        ("2019/04/02 10:05:03 +0000", "2019-04-02T10:05:03+00:00"),
+        ("2019-04-02T10:05:03-03:00", "2019-04-02T10:05:03-03:00"),
+        ("", None),
+    ],
+)
+def test_call_at_keeps_clickfonos_offset(sent: str, payload: str | None) -> None:
+    """call_at in vendor or ISO form keeps the offset Clickfono sent; empty means unknown."""
+    assert only_call({**EXAMPLE_CONNECTED, "call_at": sent}).payload()["call_at"] == payload
+
+
+@pytest.mark.parametrize(
+    ("field", "sent", "kept"),
+    [
+        ("caller_number", 56987654321, "56987654321"),
+        ("caller_number", "+56987654321", "+56987654321"),
+        ("call_number_company", 56223456789, "56223456789"),
+        ("call_number_company", 56223456789.0, "56223456789"),
+        ("popup_uuid", 12345, "12345"),
+    ],
+)
+def test_numbers_sent_as_json_numbers_are_kept_as_strings(field: str, sent: Any, kept: str) -> None:
+    """Phone numbers (and ids) that arrive as JSON numbers become strings."""
+    assert getattr(only_call({**EXAMPLE_CONNECTED, field: sent}), field) == kept
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("3", 3), (3, 3), (" 3 ", 3), ("0", 0), (3.0, 3), ("", None), (None, None)],
+)
+def test_retry_and_durations_become_integers(sent: Any, kept: int | None) -> None:
+    """retry and durations arrive as strings or numbers and become integers; empty is None."""
+    call = only_call(
+        {**EXAMPLE_CONNECTED, "retry": sent, "duration_company": sent, "duration_customer": sent}
+    )
+    assert (call.retry, call.duration_company, call.duration_customer) == (kept, kept, kept)
+
+
+@pytest.mark.parametrize("field", OPTIONAL_FIELDS)
+def test_missing_optional_fields_are_tolerated(field: str) -> None:
+    """A record missing any field but uuid and status is kept, with that field empty."""
+    record = {k: v for k, v in EXAMPLE_CONNECTED.items() if k != field}
+    payload = only_call(record).payload()
+    assert payload[field] == ({} if field == "additionals" else None)
+    assert payload["uuid"] == EXAMPLE_CONNECTED["uuid"]
+
+
+@pytest.mark.parametrize("empty", [None, "", []])
+def test_empty_additionals_become_an_empty_dict(empty: Any) -> None:
+    """additionals sent as null, "" or [] (PHP's empty object) is an empty dict in the payload."""
+    assert only_call({**EXAMPLE_CONNECTED, "additionals": empty}).payload()["additionals"] == {}
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(42, "42"), (" abc ", "abc")])
+def test_uuid_is_kept_as_a_trimmed_string(sent: Any, kept: str) -> None:
+    """A uuid sent as a number becomes its string; surrounding spaces are dropped."""
+    assert only_call({**EXAMPLE_CONNECTED, "uuid": sent}).uuid == kept
+
+
+@pytest.mark.parametrize("status", list(CallStatus))
+def test_documented_statuses_are_known(status: CallStatus) -> None:
+    """Each documented status maps to its CallStatus."""
+    assert only_call({**EXAMPLE_CONNECTED, "status": status.value}).known_status is status
+
+
+@pytest.mark.parametrize(
+    "status", ["Reagendada", "conectada", "CONECTADA", "Cancelada por cliente"]
+)
+def test_unknown_statuses_are_kept_as_strings(status: str) -> None:
+    """A status Clickfono does not document is kept as sent, with known_status None."""
+    call = only_call({**EXAMPLE_CONNECTED, "status": status})
+    assert call.status == status
+    assert call.known_status is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [(" Conectada ", "Conectada"), ("En  cola", "En cola"), ("No\tConectada", "No Conectada")],
+)
+def test_status_whitespace_is_normalised(sent: str, kept: str) -> None:
+    """Stray and doubled spaces in a status do not make it unknown."""
+    assert only_call({**EXAMPLE_CONNECTED, "status": sent}).known_status == CallStatus(kept)
+
+
+@pytest.mark.parametrize(
+    "status", [" Conectada ", "En  cola", "No\tConectada", "En\u00a0cola", "SPAM"]
+)
+def test_a_bad_neighbour_does_not_change_a_calls_status(status: str) -> None:
+    """A status normalises the same whether or not another record forces the slow path."""
+    record = {**EXAMPLE_CONNECTED, "status": status}
+    [alone] = parse_calls(body(record)).calls
+    [with_bad_neighbour] = parse_calls(body(record, {"status": "SPAM"})).calls
+    assert alone.status == with_bad_neighbour.status
+
+
+def test_unknown_fields_are_ignored() -> None:
+    """Fields Clickfono may add later do not break parsing."""
+    call = only_call({**EXAMPLE_CONNECTED, "recording_url": "https://example.test/a.mp3"})
+    assert "recording_url" not in call.payload()
+
+
+def test_one_bad_record_does_not_change_how_the_others_parse() -> None:
+    """The record-by-record path (after a bad record) gives the same calls as the fast path."""
+    fast = parse_calls(body(EXAMPLE_CONNECTED, EXAMPLE_NOT_CONNECTED))
+    slow = parse_calls(body(EXAMPLE_CONNECTED, {"status": "SPAM"}, EXAMPLE_NOT_CONNECTED))
+    assert slow.calls == fast.calls
+    assert len(slow.rejected) == 1
+
+
+# --------------------------------------------------------------------------- invalid records
+
+
+def bad(**fields: Any) -> dict[str, Any]:
+    """The connected example with uuid ``u-bad`` and ``fields`` replaced."""
+    return {**EXAMPLE_CONNECTED, "uuid": "u-bad", **fields}
+
+
+def without(field: str, **fields: Any) -> dict[str, Any]:
+    """The connected example without ``field``, with ``fields`` replaced."""
+    return {k: v for k, v in EXAMPLE_CONNECTED.items() if k != field} | fields
+
+
+@pytest.mark.parametrize(
+    ("bad_record", "uuid", "field"),
+    [
+        (without("uuid"), None, "uuid"),
+        (bad(uuid="   "), "   ", "uuid"),
+        (bad(uuid=None), None, "uuid"),
+        (bad(status="   "), "u-bad", "status"),
+        (bad(status=None), "u-bad", "status"),
+        (without("status", uuid="u-2"), "u-2", "status"),
+        (bad(call_at="ayer"), "u-bad", "call_at"),
+        (bad(call_at="2019/04/02 10:05:03"), "u-bad", "call_at"),
+        (bad(call_at="2019/13/45 10:05:03 -0300"), "u-bad", "call_at"),
+        (bad(call_at="2019/04/02 25:05:03 -0300"), "u-bad", "call_at"),
+        (bad(retry="tres"), "u-bad", "retry"),
+        (bad(retry="-1"), "u-bad", "retry"),
+        (bad(additionals="Juan"), "u-bad", "additionals"),
+        ("a string", None, "record"),
+        (42, None, "record"),
+        (None, None, "record"),
+        ([EXAMPLE_CONNECTED], None, "record"),
+    ],
+    ids=[
+        "no-uuid", "blank-uuid", "null-uuid", "blank-status", "null-status", "no-status",
+        "call_at-text", "call_at-naive", "call_at-month-13", "call_at-hour-25", "retry-text",
+        "retry-negative", "additionals-text", "string", "number", "null", "nested-list",
+    ],
+)  # fmt: skip
+def test_invalid_records_are_skipped_and_reported(
+    bad_record: Any, uuid: str | None, field: str
+) -> None:
+    """An invalid record is reported with its index, uuid and field; the others are kept."""
+    parsed = parse_calls(body(EXAMPLE_CONNECTED, bad_record, EXAMPLE_NOT_CONNECTED))
+    assert [call.uuid for call in parsed.calls] == [
+        EXAMPLE_CONNECTED["uuid"],
+        EXAMPLE_NOT_CONNECTED["uuid"],
+    ]
+    [rejected] = parsed.rejected
+    assert (rejected.index, rejected.uuid) == (1, uuid)
+    assert rejected.reason.startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("call_at", "Juan Pérez 12.345.678-5"),
+        ("retry", "+56 9 8765 4321"),
+        ("duration_company", "María José Rojas"),
+        ("status", {"Nombre": "Juan Pérez", "Rut": "12.345.678-5"}),
+        ("enqueued", "+56 9 8765 4321"),
+        ("additionals", "Rut 12.345.678-5 María José Rojas"),
+        ("caller_number", {"numero": "+56987654321"}),
+        ("popup_name", ["Juan Pérez", "12.345.678-5"]),
+    ],
+)
+def test_rejection_reasons_never_contain_input_values(field: str, value: Any) -> None:
+    """A rejected record's reason names the field and problem, never the personal data sent."""
+    parsed = parse_calls(body({**EXAMPLE_CONNECTED, field: value}))
+    [rejected] = parsed.rejected
+    assert field in rejected.reason
+    for secret in ("Juan", "María", "12.345.678", "+56", "8765"):
+        assert secret not in rejected.reason
+
+
+# --------------------------------------------------------------------------- whole bodies
+
+
+def test_the_vendor_example_as_published_is_malformed_with_a_clear_message() -> None:
+    """The API page's own example body is not JSON; parse_calls says so and where."""
+    with pytest.raises(SourceMalformed) as raised:
+        parse_calls(VENDOR_EXAMPLE_AS_PUBLISHED)
+    message = str(raised.value)
+    assert message.startswith("calls/list body is not valid JSON (")
+    assert "line 3 column" in message
+    assert "Juan" not in message and "56987654321" not in message
+
+
+def test_the_vendor_example_with_only_the_stray_brace_is_still_malformed() -> None:
+    """Even with its spaces fixed, the example's extra "}" makes it invalid JSON."""
+    fixed_spaces = VENDOR_EXAMPLE_AS_PUBLISHED.decode().replace("\u00a0", " ").encode()
+    with pytest.raises(SourceMalformed, match="not valid JSON"):
+        parse_calls(fixed_spaces)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (b'{"calls": []}', "object"),
+        (b'"Conectada"', "string"),
+        (b"42", "number"),
+        (b"4.2", "number"),
+        (b"null", "null"),
+        (b"true", "boolean"),
+    ],
+)
+def test_a_json_body_that_is_not_a_list_is_malformed(raw: bytes, kind: str) -> None:
+    """Valid JSON that is not a list raises SourceMalformed naming its JSON type."""
+    with pytest.raises(SourceMalformed, match=f"is a JSON {kind}, not a list"):
+        parse_calls(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"<html>502 Bad Gateway</html>", b"[{", b'["\xff"]', b"[" * 100_000, b"\x00"],
+    ids=["html", "truncated", "not-utf8", "nested-too-deep", "nul"],
+)
+def test_a_body_that_is_not_json_is_malformed(raw: bytes) -> None:
+    """A body that is not JSON at all raises SourceMalformed, never another error."""
+    with pytest.raises(SourceMalformed, match="not valid JSON"):
+        parse_calls(raw)
+
+
+@pytest.mark.parametrize("raw", [b"", b"  \n", b"[]", b" [ ] "])
+def test_empty_body_and_empty_list_give_no_calls(raw: bytes) -> None:
+    """An empty body (as after a 204) and an empty list both mean no calls, nothing rejected."""
+    assert parse_calls(raw) == ParsedCalls((), ())
