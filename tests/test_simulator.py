@@ -28,6 +28,7 @@ from notifier.clickfono.simulator import (
     Fault,
     Popup,
     Simulator,
+    demo_start,
     format_rut,
     generate_day,
     local_midnight,
@@ -492,6 +493,23 @@ def test_demo_burst_changes_calls_right_after_the_start(
         assert any(c.new == CallStatus.CONNECTED for c in sim.changes_since(start))
 
 
+@pytest.mark.parametrize(
+    ("now", "speed", "expected"),
+    [
+        (local(TUESDAY, 10), 1, local(TUESDAY, 10)),  # plenty of day left
+        (local(TUESDAY, 10), 60, local(TUESDAY, 9)),  # 15 real min = 15 sim h before midnight
+        (local(TUESDAY, 22, 53), 60, local(TUESDAY, 9)),
+        (local(TUESDAY, 22, 53), 0, local(TUESDAY, 22, 53)),  # a frozen clock never rolls over
+        (local(TUESDAY, 2), 120, local(TUESDAY, 0)),  # never before today's midnight
+    ],
+)
+def test_demo_start_leaves_the_demo_a_simulated_day_to_run_in(
+    now: datetime, speed: float, expected: datetime
+) -> None:
+    """The demo starts now, or early enough that the simulated date outlasts 15 real minutes."""
+    assert demo_start(speed, now=now) == expected
+
+
 # --------------------------------------------------------------------------- manual mode
 
 
@@ -564,6 +582,30 @@ def test_mutate_random_makes_n_changes_including_new_calls(simulator: Simulator)
     served = {r["uuid"]: r["status"] for r in get(simulator).json()}
     latest = {change.uuid: change.new for change in made}
     assert {uuid: served[uuid] for uuid in latest} == latest
+
+
+def test_concurrent_requests_and_edits_stay_consistent(simulator_factory: Factory) -> None:
+    """Parallel requests during random edits all get whole, valid answers, each one logged."""
+    sim = generated(simulator_factory, local(TUESDAY, 11), speed=60)
+
+    def fetch_many(_: int) -> list[int]:
+        with httpx.Client(headers={"security-token": TEST_TOKEN}, timeout=5) as client:
+            statuses = []
+            for _ in range(15):
+                response = client.get(sim.base_url + PATH)
+                assert parse_calls(response.content).rejected == ()
+                statuses.append(response.status_code)
+            return statuses
+
+    with ThreadPoolExecutor(6) as pool:
+        pending = pool.map(fetch_many, range(6))
+        rng = random.Random(5)
+        for _ in range(30):
+            sim.mutate_random(2, rng)
+        results = [status for batch in pending for status in batch]
+    assert results == [200] * 90
+    assert len(sim.requests) == 90
+    assert all(r.status == 200 for r in sim.requests)
 
 
 # --------------------------------------------------------------------------- faults

@@ -1229,11 +1229,27 @@ class _Handler(BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------- command line
 
 
+def demo_start(
+    speed: float, *, now: datetime | None = None, window: timedelta = timedelta(minutes=15)
+) -> datetime:
+    """Where a demo's simulated clock starts: now, or earlier today when at ``speed`` the
+    simulated day would end within ``window`` of real time.
+
+    The notifier asks for the real date, so once simulated time passes midnight the new
+    calls land in a list it does not poll; starting earlier keeps the demo lively.
+    """
+    real = (now or datetime.now(UTC)).astimezone(ZONE)
+    latest = local_midnight(real.date() + _ONE_DAY) - window * speed
+    return max(local_midnight(real.date()), min(real.astimezone(UTC), latest)).astimezone(ZONE)
+
+
 def serve(host: str, port: int, token: str, speed: float, seed: int) -> None:
     """Serve a generated day until Ctrl-C or SIGTERM (``clickfono-notifier simulate``)."""
     if speed < 0:
         raise ConfigError("--speed must not be negative")
-    simulator = Simulator(token, seed=seed, speed=speed, burst=DEMO_BURST)
+    simulator = Simulator(
+        token, seed=seed, speed=speed, start_at=demo_start(speed), burst=DEMO_BURST
+    )
     try:
         simulator.start(host, port)
     except OSError as exc:
