@@ -529,6 +529,21 @@ def test_upsert_set_status_and_remove_drive_answers_and_history(simulator: Simul
     ]
 
 
+def test_a_removed_call_that_returns_is_a_change_only_if_its_status_differs(
+    simulator: Simulator,
+) -> None:
+    """Like the notifier's kept snapshot, history diffs a returning call against its last status."""
+    same, other = make_record(status="En cola"), make_record(status="En cola")
+    for record in (same, other):
+        simulator.upsert(record)
+        simulator.remove(record["uuid"])
+    simulator.upsert(same)
+    simulator.upsert({**other, "status": "SPAM"})
+    assert [(c.uuid, c.old, c.new) for c in simulator.history[2:]] == [
+        (other["uuid"], "En cola", "SPAM")
+    ]
+
+
 def test_set_calls_records_only_real_status_changes(simulator: Simulator) -> None:
     """Replacing a day's list logs new calls and changed statuses, not unchanged ones."""
     kept, changed = make_record(status="En cola"), make_record(status="En cola")

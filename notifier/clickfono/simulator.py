@@ -659,6 +659,9 @@ class Simulator:
         self._manual: dict[date, dict[str, Record]] = {}
         self._manual_day: dict[str, date] = {}
         self._detached: set[str] = set()
+        # Removed calls' last status: one that comes back is a change only if it differs,
+        # as the notifier keeps a missing call's snapshot.
+        self._removed: dict[str, str | None] = {}
         self._anonymous = 0
         self._history: list[StatusChange] = []
         # History covers generated changes from the previous local day's midnight on.
@@ -833,8 +836,11 @@ class Simulator:
         with self._lock:
             now = self.now()
             self._sync(now)
-            if self._current(uuid, now) is None:
+            found = self._current(uuid, now)
+            if found is None:
                 raise KeyError(uuid)
+            status = found[1].get("status")
+            self._removed[uuid] = status if isinstance(status, str) else None
             self._claim(uuid)
 
     def mutate_random(self, n: int, rng: random.Random) -> list[StatusChange]:
@@ -962,7 +968,8 @@ class Simulator:
     def _put(self, record: Record, day: date, now: datetime) -> StatusChange | None:
         uuid = str(record["uuid"])
         found = self._current(uuid, now)
-        old = found[1].get("status") if found else None
+        old = found[1].get("status") if found else self._removed.get(uuid)
+        self._removed.pop(uuid, None)
         self._claim(uuid)
         self._manual.setdefault(day, {})[uuid] = copy.deepcopy(record)
         self._manual_day[uuid] = day
