@@ -480,6 +480,14 @@ def test_clock_callable_drives_simulated_time(simulator_factory: Factory) -> Non
     assert sim.now() == local(TUESDAY, 12) + timedelta(seconds=30)
 
 
+def test_demo_burst_at_midnight_is_listed_from_the_first_request(
+    simulator_factory: Factory,
+) -> None:
+    """A burst starting at local midnight stays in that day's list, visible at once."""
+    sim = generated(simulator_factory, local_midnight(TUESDAY), burst=8)
+    assert get(sim).status_code == 200
+
+
 @pytest.mark.parametrize("start", [local(TUESDAY, 11, 7), local(TUESDAY, 2, 41)])
 def test_demo_burst_changes_calls_right_after_the_start(
     simulator_factory: Factory, start: datetime

@@ -558,7 +558,10 @@ def generate_burst(seed: int, start: datetime, count: int) -> tuple[_Plan, ...]:
     """``count`` fast calls from just before ``start``: a demo shows changes within seconds."""
     rng = random.Random(f"clickfono:{seed}:burst:{start.astimezone(UTC).isoformat()}")  # noqa: S311
     popups = generated_popups(seed)
-    at = start.astimezone(UTC).replace(microsecond=0) - timedelta(seconds=90)
+    # From just before the start (calls already waiting), but never on the previous day:
+    # the burst must show in the start day's list from the first request on.
+    start = start.astimezone(UTC).replace(microsecond=0)
+    at = max(start - timedelta(seconds=90), local_midnight(_local_day(start)))
     # Make sure the first few calls show each kind of alert.
     in_hours_first = ("spam", "exhausted", "connected")
     out_of_hours_first = ("anomaly", "out_of_hours", "anomaly", "spam")
