@@ -12,7 +12,7 @@ from prometheus_client import (
 )
 
 # One series per metric: the *_created timestamps only add noise to dashboards.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 POLLS = Counter("clickfono_polls_total", "Poll cycles by result.", ["result"])
 CYCLE_SECONDS = Histogram(
