@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from notifier.clickfono.simulator import DEMO_BURST, Simulator
+from notifier.clickfono.simulator import DEMO_BURST, Simulator, demo_start
 from notifier.commands import open_app, secret_values
 from notifier.config import load_settings
 from notifier.daemon import Daemon
@@ -35,7 +35,13 @@ async def run_demo() -> int:
     if not env.get("REDIS_URL"):
         embedded = await asyncio.to_thread(EmbeddedRedis().start)
         env["REDIS_URL"] = embedded.url
-    simulator = Simulator(DEMO_TOKEN, seed=DEMO_SEED, speed=DEMO_SPEED, burst=DEMO_BURST * 3)
+    simulator = Simulator(
+        DEMO_TOKEN,
+        seed=DEMO_SEED,
+        speed=DEMO_SPEED,
+        burst=DEMO_BURST * 3,
+        start_at=demo_start(DEMO_SPEED),
+    )
     simulator.start("127.0.0.1", 0)
     port = free_port()
     env.update(
@@ -68,7 +74,7 @@ async def run_demo() -> int:
             )
             _say(
                 f"Clickfono simulator: {simulator.base_url}/calls/list "
-                f"(speed {DEMO_SPEED:g}x, simulated time {simulator.now():%H:%M} UTC)"
+                f"(speed {DEMO_SPEED:g}x, simulated time {simulator.now():%H:%M} in Santiago)"
             )
             _say(
                 f"Redis: {'embedded, port ' + str(embedded.port) if embedded else 'REDIS_URL'}; "
