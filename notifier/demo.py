@@ -11,8 +11,9 @@ import contextlib
 import os
 import signal
 import sys
+from datetime import datetime, time
 
-from notifier.clickfono.simulator import DEMO_BURST, Simulator, demo_start
+from notifier.clickfono.simulator import DEMO_BURST, ZONE, Simulator
 from notifier.commands import open_app, secret_values
 from notifier.config import load_settings
 from notifier.daemon import Daemon
@@ -25,6 +26,13 @@ DEMO_SPEED = 60.0
 DEMO_SEED = 7
 
 
+def _demo_morning() -> datetime:
+    """Today at 08:57 in Santiago: the first calls arrive just before opening time (out of
+    hours) and the rest in business hours, so every kind of alert shows within seconds."""
+    today = datetime.now(ZONE).date()
+    return datetime.combine(today, time(8, 57), tzinfo=ZONE)
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -35,19 +43,12 @@ async def run_demo() -> int:
     if not env.get("REDIS_URL"):
         embedded = await asyncio.to_thread(EmbeddedRedis().start)
         env["REDIS_URL"] = embedded.url
-    simulator = Simulator(
-        DEMO_TOKEN,
-        seed=DEMO_SEED,
-        speed=DEMO_SPEED,
-        burst=DEMO_BURST * 3,
-        start_at=demo_start(DEMO_SPEED),
-    )
-    simulator.start("127.0.0.1", 0)
-    port = free_port()
+    simulator: Simulator | None = None
+    simulator_port, port = free_port(), free_port()
     env.update(
         {
             "CLICKFONO_TOKEN": DEMO_TOKEN,
-            "CLICKFONO_BASE_URL": simulator.base_url,
+            "CLICKFONO_BASE_URL": f"http://127.0.0.1:{simulator_port}",
             "CLICKFONO_POPUP_UUIDS": "",
             "NOTIFIER_CONSOLE": "true",
             "NOTIFIER_POLL_INTERVAL": env.get("NOTIFIER_POLL_INTERVAL", "2"),
@@ -72,6 +73,14 @@ async def run_demo() -> int:
             await app.store.redis.delete(
                 *(await app.store.redis.keys(app.store.key("*"))) or [app.store.key("meta")]
             )
+            # The simulated clock starts now, so the burst's changes land after the baseline.
+            simulator = Simulator(
+                DEMO_TOKEN,
+                seed=DEMO_SEED,
+                speed=DEMO_SPEED,
+                burst=DEMO_BURST * 3,
+                start_at=_demo_morning(),
+            ).start("127.0.0.1", simulator_port)
             _say(
                 f"Clickfono simulator: {simulator.base_url}/calls/list "
                 f"(speed {DEMO_SPEED:g}x, simulated time {simulator.now():%H:%M} in Santiago)"
@@ -87,7 +96,8 @@ async def run_demo() -> int:
             daemon = Daemon(settings, app.store, app.client, app.sinks)
             await daemon.run(stop)
     finally:
-        simulator.stop()
+        if simulator is not None:
+            simulator.stop()
         if embedded is not None:
             with contextlib.suppress(Exception):
                 embedded.cleanup()
