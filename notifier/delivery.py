@@ -19,7 +19,7 @@ from notifier import events as ev
 from notifier import metrics
 from notifier.errors import SinkError, StoreError
 from notifier.logs import get_logger
-from notifier.sinks.base import Sink
+from notifier.sinks.base import IncrementalSink, OnOutcome, Sink
 from notifier.store import QueuedEvent, Store
 
 log = get_logger("notifier.delivery")
@@ -106,8 +106,16 @@ class DeliveryWorker:
             return DeliveryReport()
         claimed.sort(key=_order)
         keeper = asyncio.create_task(self._keep_hidden([q.event.id for q in claimed]))
+        acked: set[str] = set()
         try:
-            outcomes = await self.sink.send([q.event for q in claimed])
+            if isinstance(self.sink, IncrementalSink):
+                # Acknowledge each event as its sink accepts it, so a crash mid-batch
+                # repeats only the events in flight, not the batch's earlier deliveries.
+                outcomes = await self.sink.send_each(
+                    [q.event for q in claimed], self._ack_early(claimed, acked)
+                )
+            else:
+                outcomes = await self.sink.send([q.event for q in claimed])
         except asyncio.CancelledError:
             # Shutting down mid-send: hand the batch back so any replica delivers it now
             # rather than after the claim timeout (a duplicate is possible if the sink had
@@ -119,18 +127,35 @@ class DeliveryWorker:
             raise
         except Exception as exc:  # a sink bug must not lose events: treat as a failed send
             log.error("sink_crashed", sink=self.sink.name, error=f"{type(exc).__name__}: {exc}")
-            outcomes = [SinkError(f"sink raised {type(exc).__name__}")] * len(claimed)
+            error = SinkError(f"sink raised {type(exc).__name__}")
+            outcomes = [None if q.event.id in acked else error for q in claimed]
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         if skip is not None:
             skip.update(q.event.id for q in claimed)
-        return await self._settle(claimed, outcomes)
+        return await self._settle(claimed, outcomes, acked)
+
+    def _ack_early(self, claimed: Sequence[QueuedEvent], acked: set[str]) -> OnOutcome:
+        async def on_outcome(index: int, outcome: SinkError | None) -> None:
+            if outcome is None:
+                event_id = claimed[index].event.id
+                try:
+                    await self.store.ack(self.sink.name, [event_id])
+                except StoreError:
+                    return  # _settle acknowledges it, insisting
+                acked.add(event_id)
+
+        return on_outcome
 
     async def _settle(
-        self, claimed: Sequence[QueuedEvent], outcomes: Sequence[SinkError | None]
+        self,
+        claimed: Sequence[QueuedEvent],
+        outcomes: Sequence[SinkError | None],
+        acked: set[str] | None = None,
     ) -> DeliveryReport:
+        acked = acked or set()
         delivered = [q for q, o in zip(claimed, outcomes, strict=True) if o is None]
         failures: list[tuple[QueuedEvent, str, float | None]] = []
         for item, outcome in zip(claimed, outcomes, strict=True):
@@ -142,7 +167,9 @@ class DeliveryWorker:
             on=StoreError, attempts=5, wait_initial=0.2, wait_max=2.0, timeout=15.0
         ):
             with attempt:
-                await self.store.ack(self.sink.name, [q.event.id for q in delivered])
+                await self.store.ack(
+                    self.sink.name, [q.event.id for q in delivered if q.event.id not in acked]
+                )
         await self.store.fail(failures)
         dead = [f for f in failures if f[2] is None]
         for item, error, delay in failures:

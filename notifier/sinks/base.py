@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +36,25 @@ class Sink(Protocol):
     async def check(self) -> CheckResult: ...
 
     async def aclose(self) -> None: ...
+
+
+OnOutcome = Callable[[int, SinkError | None], Awaitable[None]]
+"""Called with an event's index in the batch and its outcome as soon as it is known."""
+
+
+@runtime_checkable
+class IncrementalSink(Protocol):
+    """A sink whose events succeed one by one (a request or a post each).
+
+    ``send_each`` is ``send`` that also awaits ``on_outcome(index, outcome)`` as soon as
+    each event's outcome is known, so the delivery worker acknowledges an accepted event
+    at once: a crash mid-batch then repeats only the events still in flight, not every
+    event the batch had already delivered.
+    """
+
+    async def send_each(
+        self, events: Sequence[Event], on_outcome: OnOutcome
+    ) -> list[SinkError | None]: ...
 
 
 class SlackState(Protocol):

@@ -32,7 +32,7 @@ from notifier.errors import ConfigError, NotifierError, SinkError
 from notifier.events import Event
 from notifier.logs import get_logger
 from notifier.messages import Digest, Message, Wording
-from notifier.sinks.base import CheckResult, SlackState
+from notifier.sinks.base import CheckResult, OnOutcome, SlackState
 
 log = get_logger(__name__)
 
@@ -59,6 +59,10 @@ _FIELDS_MAX = 10
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def _ignore(index: int, outcome: SinkError | None) -> None:
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
@@ -215,6 +219,12 @@ class SlackSink:
     # Sink protocol
 
     async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
+        return await self.send_each(events, _ignore)
+
+    async def send_each(
+        self, events: Sequence[Event], on_outcome: OnOutcome
+    ) -> list[SinkError | None]:
+        """``send`` that awaits ``on_outcome(index, outcome)`` after each post."""
         outcomes: list[SinkError | None] = [None] * len(events)
         by_channel: dict[str, list[int]] = {}
         for index, event in enumerate(events):
@@ -229,7 +239,10 @@ class SlackSink:
         self._ensure_session()
         # Channels are paced independently, so they are delivered concurrently.
         results = await asyncio.gather(
-            *(self._deliver_channel(ch, [events[i] for i in idx]) for ch, idx in by_channel.items())
+            *(
+                self._deliver_channel(ch, [events[i] for i in idx], idx, on_outcome)
+                for ch, idx in by_channel.items()
+            )
         )
         for indexes, channel_outcomes in zip(by_channel.values(), results, strict=True):
             for index, outcome in zip(indexes, channel_outcomes, strict=True):
@@ -275,17 +288,22 @@ class SlackSink:
             if client is not None:
                 client.session = self._session
 
-    async def _deliver_channel(self, channel: str, batch: list[Event]) -> list[SinkError | None]:
+    async def _deliver_channel(
+        self, channel: str, batch: list[Event], indexes: list[int], on_outcome: OnOutcome
+    ) -> list[SinkError | None]:
         if len(batch) > self._threshold:
             error = await self._guarded(channel, self._post_digest(channel, batch))
+            for index in indexes:
+                await on_outcome(index, error)
             return [error] * len(batch)
         outcomes: list[SinkError | None] = []
         limited: SinkError | None = None
-        for event in batch:
+        for event, index in zip(batch, indexes, strict=True):
             # After a 429 the rest of this channel would be refused too: don't hammer.
             outcome = limited or await self._guarded(channel, self._post_event(channel, event))
             if outcome is not None and outcome.retry_after is not None:
                 limited = outcome
+            await on_outcome(index, outcome)
             outcomes.append(outcome)
         return outcomes
 

@@ -30,13 +30,17 @@ from notifier import __version__
 from notifier.config import Settings
 from notifier.errors import ConfigError, SinkError
 from notifier.events import Event
-from notifier.sinks.base import CheckResult
+from notifier.sinks.base import CheckResult, OnOutcome
 
 __all__ = ["WebhookSink", "parse_retry_after"]
 
 USER_AGENT = f"clickfono-notifier/{__version__}"
 # Statuses whose Retry-After is honoured (RFC 9110 §10.2.3: 503 and 3xx; RFC 6585: 429).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+async def _ignore(index: int, outcome: SinkError | None) -> None:
+    return None
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -141,9 +145,21 @@ class WebhookSink:
 
     async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
         """One outcome per event, in order: None when a 2xx answered, else a SinkError."""
+        return await self.send_each(events, _ignore)
+
+    async def send_each(
+        self, events: Sequence[Event], on_outcome: OnOutcome
+    ) -> list[SinkError | None]:
+        """``send`` that awaits ``on_outcome(index, outcome)`` as each answer arrives."""
+
+        async def one(index: int, event: Event) -> SinkError | None:
+            outcome = await self._deliver(event)
+            await on_outcome(index, outcome)
+            return outcome
+
         if not events:
             return []
-        return list(await asyncio.gather(*(self._deliver(event) for event in events)))
+        return list(await asyncio.gather(*(one(i, e) for i, e in enumerate(events))))
 
     async def check(self) -> CheckResult:
         """Reach the endpoint with ``HEAD`` + ``webhook-test: true``; never an alert."""
