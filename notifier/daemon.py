@@ -25,6 +25,12 @@ from notifier.store import Store
 
 log = get_logger("notifier.daemon")
 
+HEALTH_REDIS_TIMEOUT = 5.0
+"""Seconds the health watch waits for Redis before reporting it unavailable."""
+HEALTH_HOST = "0.0.0.0"  # noqa: S104  # nosec B104: probes and scrapes come from outside
+"""/healthz, /readyz and /metrics listen on every interface: the orchestrator's probes and
+Prometheus reach the container from outside (NOTIFIER_HTTP_PORT=0 turns them off)."""
+
 
 async def poll(
     interval: float, stop: asyncio.Event, extra_delay: Callable[[], float] = lambda: 0.0
@@ -235,9 +241,12 @@ class Daemon:
         while not stop.is_set():
             self.health.heartbeat = time.monotonic()
             try:
-                state = await self.store.load_cycle_state([])
-                depths = await self.store.queue_depths(names)
-            except StoreError:
+                # Bounded: a partitioned Redis holds a command for its socket timeout
+                # (times the client's retries), and this loop must keep reporting.
+                async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
+                    state = await self.store.load_cycle_state([])
+                    depths = await self.store.queue_depths(names)
+            except (StoreError, TimeoutError):
                 self.health.ready, self.health.reason = False, "Redis unavailable"
             else:
                 for sink, (pending, dead) in depths.items():
@@ -280,7 +289,7 @@ class Daemon:
         self.health.heartbeat = time.monotonic()
         server = None
         if self.settings.notifier_http_port:
-            server = await serve_health(self, "0.0.0.0", self.settings.notifier_http_port)  # noqa: S104
+            server = await serve_health(self, HEALTH_HOST, self.settings.notifier_http_port)
             self.http_port = server.sockets[0].getsockname()[1]
         log.info(
             "started",
