@@ -55,7 +55,8 @@ class NotifierProcess:
         self.port = free_port()
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix=f"notifier-{name}-"))
-        self.env = clean_env({"NOTIFIER_HTTP_PORT": str(self.port), "LOG_FORMAT": "json", **env})
+        # The port this class picked wins: it is how the test reaches /healthz.
+        self.env = clean_env({"LOG_FORMAT": "json", **env, "NOTIFIER_HTTP_PORT": str(self.port)})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

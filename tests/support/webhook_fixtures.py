@@ -116,6 +116,8 @@ class _Behaviour:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The default backlog of 5 makes a 6th simultaneous sender wait for a SYN retransmit.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], receiver: WebhookReceiver) -> None:
         self.receiver = receiver
