@@ -212,7 +212,7 @@ class Bench:
         figures = CycleFigures(
             label=label,
             total=total,
-            phases=dict(report.timings),
+            phases={**report.timings, "rest": total - sum(report.timings.values())},
             gc=gc_time,
             sends=after_rt[0] - before_rt[0],
             replies=after_rt[1] - before_rt[1],

@@ -50,7 +50,7 @@ def report(results: list[dict[str, Any]]) -> None:
     for r in results:
         c = r["changed"]
         phases = [c["phases"].get(n, 0.0) for n in names]
-        rest = c["total"] - sum(c["phases"].values())
+        rest = c["phases"].get("rest", 0.0)
         print(
             f"{r['calls']:>8,} "
             + " ".join(f"{fmt_ms(p):>9}" for p in [*phases, rest, c["total"]])

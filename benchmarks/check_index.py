@@ -2,15 +2,22 @@
 
     .venv/bin/python benchmarks/check_index.py [--rounds 60] [--calls 600] [--seed 1]
 
-Two deployments (prefixes ``idx`` and ``full``) poll the same simulator (manual mode, three
-popups) with the same clock. Before each of its cycles, ``full`` loses its call index, so
-it loads and diffs every call as the notifier did before the index existed; ``idx`` runs
-normally. Each round randomly changes statuses (waiting ones included, so queue alerts
-fall due as the clock advances up to six minutes a round), retry and durations alone,
-``call_at`` (schedule rule), moves calls between popups, removes calls and brings them
-back, adds calls, or changes nothing. After every cycle the two must have raised the same
-events (same ids) and stored the same snapshots, and ``idx`` may never plan its next
-forced diff later than ``full``. Exits 1 on the first difference.
+Four deployments poll the same simulator (manual mode, three popups) with the same clock:
+
+* ``full``: a new Poller each cycle, its stored call index deleted first, so it loads and
+  diffs every call as the notifier did before the index existed (the oracle);
+* ``idx``: one Poller throughout (the index it committed is kept in memory);
+* ``fresh``: a new Poller each cycle (the stored index is loaded and decoded);
+* ``shared``: two Pollers on one prefix taking turns at random, as replicas after a lease
+  handover do (each must notice the other's commits).
+
+Each round randomly changes statuses (waiting ones included, so queue alerts fall due as
+the clock advances up to six minutes a round), retry and durations alone, ``call_at``
+(schedule rule), moves calls between popups, removes calls and brings them back, adds
+calls, puts calls back as they were a few rounds ago, or changes nothing. After every
+cycle each deployment must have raised the same events (same ids) and stored the same
+snapshots as ``full``, and none may plan its next forced diff later than ``full``.
+Exits 1 on the first difference.
 """
 
 from __future__ import annotations
@@ -71,16 +78,28 @@ def new_record(rng: random.Random, clock: Clock) -> dict[str, Any]:
 
 
 def mutate(
-    rng: random.Random, live: list[dict[str, Any]], gone: list[dict[str, Any]], clock: Clock
+    rng: random.Random,
+    live: list[dict[str, Any]],
+    gone: list[dict[str, Any]],
+    clock: Clock,
+    earlier: list[tuple[dict[str, Any], dict[str, Any]]],
 ) -> str:
-    kind = rng.choice(
-        ["status", "status", "fields", "call_at", "move", "remove", "back", "add", "none"]
-    )
+    kinds = ["status", "status", "fields", "call_at", "move", "remove", "back", "add"]
+    kind = rng.choice([*kinds, "revert", "none"])
     n = rng.randrange(1, 12)
     if kind == "none" or not live:
         return "none"
+    if kind == "revert":
+        # Calls going back to a state of a few rounds ago: a stale index (say, a replica's
+        # kept in memory after another replica committed) would take them for unchanged.
+        for record, before in earlier[-n:]:
+            record.clear()
+            record.update(before)
+        return kind
     for _ in range(n):
         record = rng.choice(live)
+        earlier.append((record, dict(record)))
+        del earlier[:-40]
         if kind == "status":
             record["status"] = rng.choice([s for s in STATUSES if s != record["status"]])
         elif kind == "fields":  # one field alone: each must count as a change
@@ -114,75 +133,87 @@ async def main(rounds: int, calls: int, seed: int) -> int:
     clock = Clock()
     redis_server = EmbeddedRedis().start()
     simulator = Simulator("check-token", clock=clock).start()
-    made: list[tuple[Poller, Store, ClickfonoClient]] = []
+    stores: dict[str, Store] = {}
+    clients: list[ClickfonoClient] = []
+
+    def poller(prefix: str) -> Poller:
+        settings = load_settings(
+            {
+                "CLICKFONO_TOKEN": "check-token",
+                "CLICKFONO_BASE_URL": simulator.base_url,
+                "CLICKFONO_POPUP_UUIDS": ",".join(POPUPS),
+                "REDIS_URL": redis_server.url,
+                "NOTIFIER_REDIS_PREFIX": prefix,
+                "NOTIFIER_HTTP_PORT": "0",
+            }
+        )
+        if prefix not in stores:
+            stores[prefix] = Store.from_url(redis_server.url, prefix)
+        client = ClickfonoClient(simulator.base_url, "check-token", popups=POPUPS, timeout=5)
+        clients.append(client)
+        return Poller(
+            settings, client, stores[prefix], {"webhook": EventFilter(("*",))}, clock=clock
+        )
+
     try:
-        for prefix in ("idx", "full"):
-            settings = load_settings(
-                {
-                    "CLICKFONO_TOKEN": "check-token",
-                    "CLICKFONO_BASE_URL": simulator.base_url,
-                    "CLICKFONO_POPUP_UUIDS": ",".join(POPUPS),
-                    "REDIS_URL": redis_server.url,
-                    "NOTIFIER_REDIS_PREFIX": prefix,
-                    "NOTIFIER_HTTP_PORT": "0",
-                }
-            )
-            store = Store.from_url(redis_server.url, prefix)
-            client = ClickfonoClient(simulator.base_url, "check-token", popups=POPUPS, timeout=5)
-            poller = Poller(settings, client, store, {"webhook": EventFilter(("*",))}, clock=clock)
-            made.append((poller, store, client))
-        (idx, idx_store, _), (full, full_store, _) = made
+        idx = poller("idx")
+        replicas = (poller("shared"), poller("shared"))
         day = clock.now.astimezone(SANTIAGO).date().isoformat()
         live = [new_record(rng, clock) for _ in range(calls)]
         gone: list[dict[str, Any]] = []
-        totals = {"events": 0, "skipped_answers": 0, "due_diffs": 0}
+        earlier: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        totals = {"events": 0, "skipped_answers": 0, "queued_too_long": 0}
         for n in range(rounds):
-            kind = "baseline" if n == 0 else mutate(rng, live, gone, clock)
+            kind = "baseline" if n == 0 else mutate(rng, live, gone, clock, earlier)
             simulator.set_calls(day, live)
-            await full_store.redis.delete(full_store.key("index", day))
-            a = await idx.run_cycle()
-            b = await full.run_cycle()
-            events_a = sorted((e.id, e.type) for e in a.events)
-            events_b = sorted((e.id, e.type) for e in b.events)
-            snaps_a = await idx_store.redis.hgetall(idx_store.key("snap", day))
-            snaps_b = await full_store.redis.hgetall(full_store.key("snap", day))
-            state_a = await idx_store.load_cycle_state([day])
-            state_b = await full_store.load_cycle_state([day])
+            full = poller("full")
+            await stores["full"].redis.delete(stores["full"].key("index", day))
+            reports = {
+                "full": await full.run_cycle(),
+                "idx": await idx.run_cycle(),
+                "fresh": await poller("fresh").run_cycle(),
+                "shared": await rng.choice(replicas).run_cycle(),
+            }
+            events = {p: sorted((e.id, e.type) for e in r.events) for p, r in reports.items()}
+            snaps = {p: await s.redis.hgetall(s.key("snap", day)) for p, s in stores.items()}
+            marks = {
+                p: (await s.load_cycle_state([day])).answers.get(day, {}) for p, s in stores.items()
+            }
             problems = []
-            if events_a != events_b:
-                problems.append(f"events differ: {set(events_a) ^ set(events_b)}")
-            if snaps_a != snaps_b:
-                keys = {
-                    k for k in snaps_a.keys() | snaps_b.keys() if snaps_a.get(k) != snaps_b.get(k)
-                }
-                problems.append(f"snapshots differ for {sorted(keys)[:5]}")
-            for key, mark_b in state_b.answers.get(day, {}).items():
-                mark_a = state_a.answers.get(day, {}).get(key)
-                if mark_a is None or mark_a.digest != mark_b.digest:
-                    problems.append(f"answer {key}: marks differ {mark_a} {mark_b}")
-                elif mark_b.deadline is not None and (
-                    mark_a.deadline is None or mark_a.deadline > mark_b.deadline
-                ):
-                    problems.append(f"answer {key}: idx deadline later {mark_a} {mark_b}")
+            for prefix in ("idx", "fresh", "shared"):
+                if events[prefix] != events["full"]:
+                    diff = set(events[prefix]) ^ set(events["full"])
+                    problems.append(f"{prefix}: events differ: {sorted(diff)[:4]}")
+                if snaps[prefix] != snaps["full"]:
+                    a, b = snaps[prefix], snaps["full"]
+                    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+                    problems.append(f"{prefix}: snapshots differ for {keys[:4]}")
+                for key, mark_b in marks["full"].items():
+                    mark_a = marks[prefix].get(key)
+                    if mark_a is None or mark_a.digest != mark_b.digest:
+                        problems.append(f"{prefix} {key}: marks differ {mark_a} {mark_b}")
+                    elif mark_b.deadline is not None and (
+                        mark_a.deadline is None or mark_a.deadline > mark_b.deadline
+                    ):
+                        problems.append(f"{prefix} {key}: deadline later {mark_a} {mark_b}")
             if problems:
                 print(f"round {n} ({kind}, {clock.now:%H:%M:%S}): " + "; ".join(problems))
                 return 1
-            totals["events"] += len(events_a)
-            totals["queued_too_long"] = totals.get("queued_too_long", 0) + sum(
-                t == "call.queued_too_long" for _, t in events_a
-            )
-            totals["skipped_answers"] += a.answers_unchanged
+            totals["events"] += len(events["full"])
+            totals["skipped_answers"] += reports["idx"].answers_unchanged
+            totals["queued_too_long"] += sum(t == "call.queued_too_long" for _, t in events["full"])
             clock.now += timedelta(seconds=rng.choice([10, 30, 30, 60, 120, 360]))
         print(
             f"ok: {rounds} rounds, {len(live)} live calls, {totals['events']} events, "
             f"{totals['skipped_answers']} answers skipped by digest, "
-            f"{totals.get('queued_too_long', 0)} queue alerts; "
+            f"{totals['queued_too_long']} queue alerts; "
             f"identical events and snapshots with and without the call index"
         )
         return 0
     finally:
-        for _, store, client in made:
+        for client in clients:
             await client.aclose()
+        for store in stores.values():
             await store.aclose()
         simulator.stop()
         redis_server.cleanup()

@@ -14,6 +14,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +91,10 @@ class Poller:
         self.store = store
         self.filters = dict(filters)
         self.clock = clock
+        # The call index this poller last committed per (date, answer key), with the
+        # token its answer mark carries: while the stored mark still has that token, the
+        # stored index is this one and need not be loaded and decoded again.
+        self._indexes: dict[tuple[str, str], tuple[str, CallIndex]] = {}
 
     def route(self, events: Sequence[Event]) -> dict[str, list[Event]]:
         """Events per sink, by each sink's filter."""
@@ -151,13 +156,24 @@ class Poller:
         alert_after = self.settings.notifier_queue_alert_minutes * 60
         plans: list[_Plan] = []
         if per_answer:
-            keys: dict[str, list[str]] = {}
+            indexes: dict[tuple[str, str], CallIndex | None] = {}
+            missing: dict[str, list[str]] = {}
             for day, answer, _, _ in per_answer:
-                keys.setdefault(day, []).append(answer.key)
-            stored_indexes = await self.store.load_indexes(keys)
+                mark = state.answers.get(day, {}).get(answer.key)
+                kept = self._indexes.get((day, answer.key))
+                if silent:
+                    indexes[day, answer.key] = None  # a baseline diffs every call
+                elif kept and mark and mark.index == kept[0]:
+                    indexes[day, answer.key] = kept[1]
+                else:
+                    missing.setdefault(day, []).append(answer.key)
+            if missing:
+                texts = await self.store.load_indexes(missing)
+                for day, keys in missing.items():
+                    for key in keys:
+                        indexes[day, key] = _decode_index(texts[day].get(key), key, cycle_id)
             for day, answer, digest, calls in per_answer:
-                text = stored_indexes[day].get(answer.key)
-                index = _decode_index(text, answer.key, cycle_id) if not silent else None
+                index = indexes[day, answer.key]
                 plans.append(_Plan.make(day, answer, digest, calls, index, alert_after, now_ts))
         timings["index"] = time.perf_counter() - started
 
@@ -198,7 +214,9 @@ class Poller:
                 else:
                     waits[call.uuid] = since
             deadline = min(waits.values()) + alert_after if waits and alert_after > 0 else None
-            day_marks[plan.answer.key] = AnswerMark(plan.digest, deadline, len(plan.calls))
+            day_marks[plan.answer.key] = AnswerMark(
+                plan.digest, deadline, len(plan.calls), cycle_id
+            )
             day_indexes[plan.answer.key] = CallIndex.encode(plan.lines, waits)
         timings["diff"] = time.perf_counter() - started
 
@@ -216,6 +234,10 @@ class Poller:
             self.route(detected),
         )
         timings["commit"] = time.perf_counter() - started
+        retained = {k: v for k, v in self._indexes.items() if k[0] in day_keys}
+        for plan in plans:
+            retained[plan.day, plan.answer.key] = (cycle_id, CallIndex(plan.seen, plan.waits))
+        self._indexes = retained
         return CycleReport(
             cycle_id=cycle_id,
             dates=tuple(day_keys),
@@ -355,6 +377,8 @@ class _Plan:
     digest: str
     calls: Sequence[Call]
     lines: list[str]
+    seen: AbstractSet[str]
+    """The lines of this answer, for the next cycle's index (kept in memory)."""
     selected: list[int]
     """Positions in ``calls`` of the calls to load and diff."""
     waits: dict[str, float]
@@ -373,10 +397,14 @@ class _Plan:
         now_ts: float,
     ) -> _Plan:
         lines = fingerprints(calls)
+        # Line -> position of its (last) call. Its keys are the set of lines, compared in C
+        # with the index's; equal lines of one answer are one call listed twice, and
+        # diffing it once gives the same snapshot and events.
+        positions = dict(zip(lines, range(len(lines)), strict=True))
+        seen = positions.keys()
         if index is None:
-            return cls(day, answer, digest, calls, lines, list(range(len(calls))), {})
-        seen = index.lines
-        selected = [i for i, line in enumerate(lines) if line not in seen]
+            return cls(day, answer, digest, calls, lines, seen, list(range(len(calls))), {})
+        selected = sorted(positions[line] for line in seen - index.lines)
         waits = dict(index.waits)
         due = index.due(alert_after, now_ts)
         if due:
@@ -386,7 +414,7 @@ class _Plan:
             chosen = set(selected)
             selected += [i for i, c in enumerate(calls) if c.uuid in due and i not in chosen]
             selected.sort()
-        return cls(day, answer, digest, calls, lines, selected, waits)
+        return cls(day, answer, digest, calls, lines, seen, selected, waits)
 
 
 @contextmanager

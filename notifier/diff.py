@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -264,7 +265,7 @@ def fingerprints(calls: Sequence[Call]) -> list[str]:
 class CallIndex:
     """What the last diff of one answer saw (see ``fingerprints``)."""
 
-    lines: frozenset[str]
+    lines: AbstractSet[str]
     """The fingerprint line of every call in the answer."""
     waits: Mapping[str, float]
     """Call uuid -> start of its wait, for waits whose queue alert has not fired."""

@@ -231,18 +231,23 @@ class AnswerMark:
     deadline: float | None
     """Epoch seconds when a timer rule (queued too long) next needs a diff, if any."""
     calls: int = 0
+    index: str = ""
+    """Identifies the call index committed with this mark (the cycle that wrote both),
+    so a poller can tell whether the index it kept in memory is still the stored one."""
 
     def encode(self) -> str:
         deadline = "" if self.deadline is None else repr(self.deadline)
-        return f"{self.digest}|{deadline}|{self.calls}"
+        index = f"|{self.index}" if self.index else ""
+        return f"{self.digest}|{deadline}|{self.calls}{index}"
 
     @classmethod
     def decode(cls, text: str) -> AnswerMark | None:
         parts = text.split("|")
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):
             return None
         try:
-            return cls(parts[0], float(parts[1]) if parts[1] else None, int(parts[2]))
+            deadline = float(parts[1]) if parts[1] else None
+            return cls(parts[0], deadline, int(parts[2]), parts[3] if len(parts) == 4 else "")
         except ValueError:
             return None
 
@@ -291,11 +296,14 @@ class DeadLetter:
     failed_at: float
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _record(event_json: str, attempts: int = 0, error: str | None = None) -> str:
-    body: dict[str, Any] = {"event": event_json, "attempts": attempts}
-    if error is not None:
-        body["error"] = error
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    # The JSON of {"event": ..., "attempts": ..., "error": ...}, built without a dict and
+    # a new encoder per event: a busy cycle queues thousands.
+    error_part = "" if error is None else f',"error":{_ENCODER.encode(error)}'
+    return f'{{"event":{_ENCODER.encode(event_json)},"attempts":{attempts:d}{error_part}}}'
 
 
 class Store:
