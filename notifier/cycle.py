@@ -9,12 +9,14 @@ of the changed answers' call indexes and one of the snapshots of the calls that 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -72,6 +74,20 @@ def body_digest(answer: Answer) -> str:
     digest = hashlib.sha256(b"%d:" % answer.status)
     digest.update(answer.body)
     return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _digester() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifier-digest")
+
+
+def _digests(answers: Sequence[Answer]) -> Iterator[str]:
+    """The answers' body digests, in order. With several answers a worker thread hashes
+    ahead while the caller validates the previous ones: hashlib releases the GIL on large
+    buffers, so on two cores the digests of 20 popups cost about the first one's."""
+    if len(answers) < 2:
+        return map(body_digest, answers)
+    return _digester().map(body_digest, answers)
 
 
 class Poller:
@@ -267,38 +283,30 @@ class Poller:
         """
         per_answer: list[tuple[str, Answer, str, list[Call]]] = []
         unchanged = rejected = seen = 0
-        missing_popups: list[str] = []
         now_ts = now.timestamp()
-        for day, answers in zip(day_keys, fetched, strict=True):
-            marks = state.answers.get(day, {})
-            for answer in answers:
-                if answer.popup_not_found:
-                    missing_popups.append(answer.key)
-                    continue
-                digest = body_digest(answer)
-                mark = marks.get(answer.key)
-                if (
-                    mark
-                    and mark.digest == digest
-                    and (mark.deadline is None or now_ts < mark.deadline)
-                ):
-                    unchanged += 1
-                    seen += mark.calls
-                    continue
-                parsed = parse_calls(answer.body)
-                for record in parsed.rejected:
-                    log.warning(
-                        "record_skipped",
-                        cycle=cycle_id,
-                        date=day,
-                        answer=answer.key,
-                        index=record.index,
-                        call=record.uuid,
-                        reason=record.reason,
-                    )
-                rejected += len(parsed.rejected)
-                seen += len(parsed.calls)
-                per_answer.append((day, answer, digest, list(parsed.calls)))
+        listed = [(day, a) for day, answers in zip(day_keys, fetched, strict=True) for a in answers]
+        found = [(day, a) for day, a in listed if not a.popup_not_found]
+        missing_popups = [a.key for _, a in listed if a.popup_not_found]
+        for (day, answer), digest in zip(found, _digests([a for _, a in found]), strict=True):
+            mark = state.answers.get(day, {}).get(answer.key)
+            if mark and mark.digest == digest and (mark.deadline is None or now_ts < mark.deadline):
+                unchanged += 1
+                seen += mark.calls
+                continue
+            parsed = parse_calls(answer.body)
+            for record in parsed.rejected:
+                log.warning(
+                    "record_skipped",
+                    cycle=cycle_id,
+                    date=day,
+                    answer=answer.key,
+                    index=record.index,
+                    call=record.uuid,
+                    reason=record.reason,
+                )
+            rejected += len(parsed.rejected)
+            seen += len(parsed.calls)
+            per_answer.append((day, answer, digest, list(parsed.calls)))
         for popup in missing_popups:
             log.error(
                 "popup_not_found", cycle=cycle_id, popup=popup, hint="check CLICKFONO_POPUP_UUIDS"
