@@ -24,6 +24,7 @@ DEMO_TOKEN = "demo-token"  # noqa: S105 - the simulator's own token, not a secre
 DEMO_SPEED = 60.0
 """Simulated seconds per real second: a call's life of a few minutes shows in seconds."""
 DEMO_SEED = 7
+DEMO_PREFIX = "clickfono-demo"
 
 
 def _demo_morning() -> datetime:
@@ -54,7 +55,8 @@ async def run_demo() -> int:
             "NOTIFIER_POLL_INTERVAL": env.get("NOTIFIER_POLL_INTERVAL", "2"),
             # Waits are measured on the real clock while the simulator runs 60x faster.
             "NOTIFIER_QUEUE_ALERT_MINUTES": env.get("NOTIFIER_QUEUE_ALERT_MINUTES", "0.25"),
-            "NOTIFIER_REDIS_PREFIX": env.get("NOTIFIER_REDIS_PREFIX", "clickfono-demo"),
+            # Always its own prefix: the demo wipes it, and must never touch a deployment's.
+            "NOTIFIER_REDIS_PREFIX": DEMO_PREFIX,
             "NOTIFIER_HTTP_PORT": str(port),
             "LOG_FORMAT": env.get("LOG_FORMAT", "console"),
             "LOG_LEVEL": env.get("LOG_LEVEL", "warning"),
