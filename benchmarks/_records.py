@@ -5,8 +5,16 @@ from __future__ import annotations
 import json
 import random
 
-STATUSES = ("Conectada", "No Conectada", "Intentos terminados", "SPAM", "En cola",
-            "Fuera de horario", "En ejecución", "Por ejecutar")
+STATUSES = (
+    "Conectada",
+    "No Conectada",
+    "Intentos terminados",
+    "SPAM",
+    "En cola",
+    "Fuera de horario",
+    "En ejecución",
+    "Por ejecutar",
+)
 NAMES = ("Juan Pérez", "María González", "Jorge Tapia", "Camila Rojas", "Diego Muñoz")
 
 

@@ -123,7 +123,7 @@ class Daemon:
                 token = None
             value = None if token is None else f"{token}|{self.holder}"
             if value != self.lease_value:
-                log.info("leader" if value else "follower", replica=self.holder, token=token)
+                log.info("leader" if value else "follower", replica=self.holder, fence=token)
             self.lease_value = value
             metrics.LEADER.set(1 if value else 0)
             with contextlib.suppress(TimeoutError):
@@ -253,6 +253,8 @@ class Daemon:
                     metrics.OUTBOX_PENDING.labels(sink).set(pending)
                     metrics.DEAD_LETTERS.labels(sink).set(dead)
                 last = state.last_success
+                if last is not None:
+                    metrics.LAST_SUCCESS.set(last)  # followers report the leader's cycles
                 if state.meta.get("source_state") == "unauthorized":
                     self.health.ready, self.health.reason = False, "Clickfono rejected the token"
                 elif last is None:

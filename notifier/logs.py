@@ -11,7 +11,8 @@ from typing import Any
 import structlog
 
 # Phone numbers as Clickfono sends them: 9 to 15 digits, maybe a leading +.
-_PHONE = re.compile(r"(?<![\w.])\+?\d{9,15}(?![\w.])")
+# Not inside a word, a dotted number or a dashed uuid group.
+_PHONE = re.compile(r"(?<![\w.\-])\+?\d{9,15}(?![\w.\-])")
 _SENSITIVE_KEYS = re.compile(
     r"token|secret|password|authorization|caller_number|phone|additionals|webhook_url", re.I
 )

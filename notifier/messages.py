@@ -336,8 +336,20 @@ _WEEKDAYS: dict[Language, tuple[str, ...]] = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
 }
 _DETAIL_LABELS: dict[Language, dict[str, str]] = {
-    "es": {"error": "Error", "since": "Desde", "cycles": "Ciclos fallidos", "popup_uuid": "Popup"},
-    "en": {"error": "Error", "since": "Since", "cycles": "Failed cycles", "popup_uuid": "Popup"},
+    "es": {
+        "error": "Error",
+        "since": "Desde",
+        "failures": "Ciclos fallidos",
+        "waiting_since": "En espera desde",
+        "popup_uuid": "Popup",
+    },
+    "en": {
+        "error": "Error",
+        "since": "Since",
+        "failures": "Failed cycles",
+        "waiting_since": "Waiting since",
+        "popup_uuid": "Popup",
+    },
 }
 _MAX_VALUE = 200
 _MAX_ADDITIONALS = 8
@@ -528,11 +540,14 @@ def _call_facts(event: Event, call: Mapping[str, Any], wording: Wording) -> list
 
 def _detail_facts(event: Event, wording: Wording) -> list[tuple[str, str]]:
     names = _DETAIL_LABELS[wording.language]
-    return [
-        (names.get(str(k), str(k)), _clip(v))
-        for k, v in event.detail.items()
-        if isinstance(v, str | int | float) and not isinstance(v, bool)
-    ]
+    facts = []
+    for key, value in event.detail.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            continue
+        instant = parse_time(value) if key in ("since", "waiting_since") else None
+        shown = local_time(instant, wording) if instant else _clip(value)
+        facts.append((names.get(str(key), str(key)), shown))
+    return facts
 
 
 def render(event: Event, wording: Wording) -> Message:

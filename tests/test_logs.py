@@ -77,6 +77,7 @@ def test_phone_numbers_are_masked_in_free_text(
         "evt_8aac047f103e5e7338fe2931",
         "a93460bbf8402e15b9b0afddc05d5e8d",
         "popup 14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
+        "popup 00000000-0000-0000-0000-000000000000",
     ],
 )
 def test_timestamps_ids_and_uuids_are_not_mangled(

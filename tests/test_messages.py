@@ -323,3 +323,25 @@ def test_digest() -> None:
     assert len(result.sample) == 4 and result.more == "… y 6 más."
     assert result.sample[0].startswith("SPAM · J*** P**** · +56 9 **** 4321")
     assert "8765" not in result.plain_text()
+
+
+@pytest.mark.parametrize(
+    ("language", "failures", "since"),
+    [("es", "Ciclos fallidos", "Desde"), ("en", "Failed cycles", "Since")],
+)
+def test_outage_facts_are_labelled_and_local(language: str, failures: str, since: str) -> None:
+    """An outage alert labels its failure count and shows its start in local time."""
+    event = Event(
+        type=ev.SOURCE_UNAVAILABLE,
+        id="evt_1",
+        detected_at=DETECTED,
+        detail={
+            "error": "Clickfono answered HTTP 503",
+            "failures": 3,
+            "since": "2026-11-24T13:00:00Z",
+        },
+    )
+    wording = ES if language == "es" else EN
+    facts = dict(render(event, wording).facts)
+    assert facts[failures] == "3"
+    assert "10:00" in facts[since] and "2026" in facts[since]

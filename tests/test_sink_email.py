@@ -114,6 +114,7 @@ async def test_english(smtp_server: SmtpServer) -> None:
     text, html = parts(mail.message)
     assert "Call marked as SPAM" in text and "What to do" in text
     assert '<html lang="en">' in html and "Call marked as SPAM" in html
+    assert mail.message["Content-Language"] == "en"
 
 
 async def test_masking(smtp_server: SmtpServer) -> None:

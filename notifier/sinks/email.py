@@ -107,9 +107,10 @@ def compose(
     mail["To"] = ", ".join(recipients)
     mail["Date"] = format_datetime(now)
     mail["Message-ID"] = _message_id(events, sender)
-    mail["Content-Language"] = wording.language
     mail.set_content(_text_body(events, rendered, wording))
     mail.add_alternative(_html_body(events, rendered, wording), subtype="html")
+    # After set_content, which replaces the Content-* headers.
+    mail["Content-Language"] = wording.language
     return mail
 
 
