@@ -263,6 +263,8 @@ def test_clickfono_network_faults(rig_factory: Callable[[str], Rig]) -> None:
     health = _run_faults(rig, "clickfono")
     _assert_healthy(rig, health)
     assert rig.proxies["clickfono"].counts["reset"] >= 1
+    # The trickle never trips httpx's per-read timeout: the whole-request deadline ends it.
+    assert "Clickfono timed out after 1s" in rig.daemon.stderr
 
 
 def test_webhook_network_faults(rig_factory: Callable[[str], Rig]) -> None:
@@ -272,6 +274,7 @@ def test_webhook_network_faults(rig_factory: Callable[[str], Rig]) -> None:
     _assert_healthy(rig, health)
     counts = rig.proxies["webhook"].counts
     assert counts["reset"] >= 1 and counts["stalled"] >= 1
+    assert "webhook timed out after 1s" in rig.daemon.stderr  # the trickle met the deadline
     # Every accepted delivery is signed and well-formed; a reset after the receiver's 200
     # may legitimately cause a redelivery (at-least-once), never a missing event.
     for delivery in rig.receiver.alerts:
