@@ -22,7 +22,9 @@ SOURCE_RECOVERED = "notifier.source_recovered"
 
 def event_id(*parts: object) -> str:
     """A stable id: the same change detected again (crash, other replica) gets the same id."""
-    digest = hashlib.blake2b("\x1f".join(str(p) for p in parts).encode(), digest_size=12)
+    # JSON keeps the parts unambiguous whatever characters Clickfono puts in them.
+    encoded = json.dumps([str(p) for p in parts], ensure_ascii=False).encode()
+    digest = hashlib.blake2b(encoded, digest_size=12)
     return "evt_" + digest.hexdigest()
 
 

@@ -230,3 +230,13 @@ def test_snapshot_round_trips() -> None:
     """encode/decode preserves every field."""
     original = Snapshot("En cola", 7, 1.5, 2, True, 10, 20, 3.5, 6, ALERTED_QUEUED)
     assert Snapshot.decode(original.encode()) == original
+
+
+def test_event_ids_cannot_collide_through_separator_characters() -> None:
+    """Parts are encoded unambiguously: shifting text between uuid and status changes the id."""
+    from notifier.events import event_id
+
+    assert event_id("u", 1, "call.created", "S1\x1f1") != event_id(
+        "u\x1f1", 1, "call.created", "S1"
+    )
+    assert event_id("a", "b") != event_id("a,b") != event_id('a", "b')

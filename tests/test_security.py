@@ -177,21 +177,10 @@ def test_bandit_finds_nothing_of_medium_or_high_severity() -> None:
     serious = [
         f"{r['test_id']} {r['filename']}:{r['line_number']} {r['issue_text']}"
         for r in report["results"]
-        if r["issue_severity"] in ("MEDIUM", "HIGH") and not _known_false_positive(r)
+        if r["issue_severity"] in ("MEDIUM", "HIGH")
     ]
     assert not serious, "\n".join(serious)
     assert report["metrics"]["_totals"]["loc"] > 1000  # it really scanned the package
-
-
-def _known_false_positive(result: dict[str, object]) -> bool:
-    """B104 on the simulator's ``host == '0.0.0.0'`` comparison: it binds nothing, it
-    prints a reachable URL. Reported to the simulator's owner (a ``# nosec B104`` there
-    lets this go); matched on the exact expression so nothing else can hide behind it."""
-    return (
-        result["test_id"] == "B104"
-        and str(result["filename"]).endswith("clickfono/simulator.py")
-        and "'127.0.0.1' if host == '0.0.0.0' else host" in str(result["code"])
-    )
 
 
 def test_once_check_and_dead_letters_never_print_a_secret(world: World) -> None:

@@ -729,7 +729,7 @@ class Simulator:
         if self._server is None:
             raise RuntimeError("simulator not started")
         host = str(self._server.server_address[0])
-        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"  # noqa: S104
+        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"  # noqa: S104  # nosec B104 - prints a URL, binds nothing
 
     # ---- simulated time
 
