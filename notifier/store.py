@@ -10,9 +10,11 @@ Layout::
     {p}:meta             hash: baseline_at, last_success, source-episode fields
     {p}:snap:{date}      hash call uuid -> encoded Snapshot        (TTL: state days)
     {p}:answers:{date}   hash answer key -> "digest|deadline|calls" (TTL: state days)
-    {p}:index:{date}     hash answer key -> CallIndex: a fingerprint per call of the
-                         answer last diffed, so unchanged calls skip loading and diffing
-                         (TTL: state days; written in the same commit as the snapshots)
+    {p}:index:{date}:{answer}   CallIndex of the answer last diffed: a fingerprint per
+                         call, so unchanged calls skip loading and diffing (TTL: state
+                         days). Staged by the commit under ``…:staged:{random}`` (TTL 10
+                         min) and renamed into place by the commit script, so the
+                         megabytes never pass through Lua.
     {p}:outbox:{sink}    zset event id -> due time (ms); a claimed entry is pushed
                          into the future by the claim timeout, so a crashed
                          consumer's entries become due again by themselves
@@ -31,6 +33,7 @@ dead-lettered, so nothing is ever trimmed while pending.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +42,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from notifier.errors import LeaseLost, StoreError
 from notifier.events import Event
@@ -76,13 +79,15 @@ end
 return 0
 """
 
-# KEYS: lease, meta, then per date (snap, answers, index), then per sink
-#       (outbox, payload, done, dead)
+# KEYS: lease, meta, then per date (snap, answers, then per index: staged, final), then
+#       per sink (outbox, payload, done, dead)
 # ARGV: lease value, now ms, ttl s, n_dates, n_sinks, n_meta, meta pairs...,
-#       per date: n_snap, pairs..., n_answers, pairs..., n_index, pairs...;
+#       per date: n_snap, pairs..., n_answers, pairs..., n_index;
 #       per sink: n_events, (id, record)...
 # Hash pairs go to Redis in HSETs of up to 1,000 pairs rather than one call per pair: a
 # baseline of 100,000 snapshots is then 100 calls into Redis instead of 100,000.
+# Call indexes (megabytes each) arrive as staged keys SET in the same MULTI/EXEC: they are
+# renamed into place here, once the lease is checked, instead of passing through Lua.
 _COMMIT = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('LEASELOST the poll lease is held by another replica')
@@ -98,25 +103,42 @@ local function hset_pairs(key, first, n)
     done = done + m
   end
 end
-local a = 7
-hset_pairs(KEYS[2], a, n_meta)
-a = a + 2 * n_meta
-local k = 3
+-- Find every date's parts first, and check the staged indexes exist: nothing is written
+-- unless the whole commit can be.
+local dates = {}
+local a, k = 7 + 2 * n_meta, 3
 for d = 1, n_dates do
-  local written = false
-  for part = 0, 2 do
-    local n = tonumber(ARGV[a])
-    a = a + 1
-    if n > 0 then
-      hset_pairs(KEYS[k + part], a, n)
-      written = true
+  local date = {snap = KEYS[k], answers = KEYS[k + 1]}
+  date.n_snap = tonumber(ARGV[a])
+  date.snap_at = a + 1
+  a = a + 1 + 2 * date.n_snap
+  date.n_answers = tonumber(ARGV[a])
+  date.answers_at = a + 1
+  a = a + 1 + 2 * date.n_answers
+  date.n_index = tonumber(ARGV[a])
+  date.index_at = k + 2
+  a = a + 1
+  for i = 0, date.n_index - 1 do
+    if redis.call('EXISTS', KEYS[date.index_at + 2 * i]) == 0 then
+      return redis.error_reply('ERR staged call index missing: ' .. KEYS[date.index_at + 2 * i])
     end
-    a = a + 2 * n
   end
-  if written then
-    for part = 0, 2 do redis.call('EXPIRE', KEYS[k + part], ttl) end
+  k = k + 2 + 2 * date.n_index
+  dates[d] = date
+end
+hset_pairs(KEYS[2], 7, n_meta)
+for _, date in ipairs(dates) do
+  hset_pairs(date.snap, date.snap_at, date.n_snap)
+  hset_pairs(date.answers, date.answers_at, date.n_answers)
+  for i = 0, date.n_index - 1 do
+    local final = KEYS[date.index_at + 2 * i + 1]
+    redis.call('RENAME', KEYS[date.index_at + 2 * i], final)
+    redis.call('EXPIRE', final, ttl)
   end
-  k = k + 3
+  if date.n_snap + date.n_answers + date.n_index > 0 then
+    redis.call('EXPIRE', date.snap, ttl)
+    redis.call('EXPIRE', date.answers, ttl)
+  end
 end
 local queued = 0
 for s = 1, n_sinks do
@@ -217,6 +239,10 @@ local slot = math.max(now, nxt)
 redis.call('SET', KEYS[1], slot + interval, 'PX', slot - now + interval * 10)
 return slot - now
 """
+
+
+_STAGED_TTL = 600
+"""Seconds a staged call index lives if its commit fails (a successful one renames it)."""
 
 
 def now_ms() -> int:
@@ -415,7 +441,18 @@ class Store:
 
     async def load_indexes(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
         """Per date, the stored call index of each wanted answer key (absent when none)."""
-        return await self._hmget("index", wanted)
+        pairs = [(day, answer) for day, answers in wanted.items() for answer in answers]
+        out: dict[str, dict[str, str]] = {day: {} for day in wanted}
+        if not pairs:
+            return out
+        try:
+            texts = await self.redis.mget([self.key("index", d, a) for d, a in pairs])
+        except RedisError as exc:
+            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+        for (day, answer), text in zip(pairs, texts, strict=True):
+            if text is not None:
+                out[day][answer] = text if isinstance(text, str) else text.decode()
+        return out
 
     async def _hmget(
         self, kind: str, wanted: Mapping[str, Sequence[str]]
@@ -460,8 +497,10 @@ class Store:
         ]
         for name, value in meta.items():
             args += [name, value]
+        staged: list[tuple[str, str]] = []
+        stage = secrets.token_hex(6)
         for day, changes in days.items():
-            keys += [self.key("snap", day), self.key("answers", day), self.key("index", day)]
+            keys += [self.key("snap", day), self.key("answers", day)]
             args.append(len(changes.snapshots))
             for pair in changes.snapshots.items():
                 args += pair
@@ -469,14 +508,48 @@ class Store:
             for answer, mark in changes.answers.items():
                 args += [answer, mark.encode()]
             args.append(len(changes.indexes))
-            for pair in changes.indexes.items():
-                args += pair
+            for answer, text in changes.indexes.items():
+                final = self.key("index", day, answer)
+                keys += [f"{final}:staged:{stage}", final]
+                staged.append((keys[-2], text))
         for sink, batch in events.items():
             keys += self._sink_keys(sink)
             args.append(len(batch))
             for event in batch:
                 args += [event.id, _record(event.to_json())]
-        return int(await self._run("commit", keys, args))
+        if not staged:
+            return int(await self._run("commit", keys, args))
+        return int(await self._commit_staged(staged, keys, args))
+
+    async def _commit_staged(
+        self, staged: Sequence[tuple[str, str]], keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """SET the staged indexes and run the commit script in one MULTI/EXEC (one round
+        trip). A failed script leaves only staged keys, which expire in 10 minutes."""
+        script = self._scripts["commit"]
+        for attempt in range(2):
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    for key, text in staged:
+                        pipe.set(key, text, ex=_STAGED_TTL)
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    # Unraised, the replies keep the server's own error text.
+                    replies = await pipe.execute(raise_on_error=False)
+            except RedisError as exc:
+                raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+            error = next((r for r in replies if isinstance(r, Exception)), None)
+            if error is None:
+                return replies[-1]
+            if isinstance(error, NoScriptError) and not attempt:
+                try:
+                    await self.redis.script_load(_COMMIT)
+                except RedisError as exc:
+                    raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+                continue
+            if str(error).startswith("LEASELOST"):
+                raise LeaseLost("the poll lease is held by another replica")
+            raise StoreError(f"Redis refused commit: {error}")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # Outbox
 
