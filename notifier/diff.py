@@ -282,16 +282,18 @@ class CallIndex:
 
         Waits are grouped by their start: calls seen waiting in one cycle share it, so
         a handful of floats is written rather than one per waiting call."""
-        body = "\n".join(lines)
-        if body.count("\n") != max(len(lines) - 1, 0):
-            # A uuid holding a newline would split into two lines, one of which could
-            # pass for another call's: leave such calls out, so they are always diffed.
-            body = "\n".join(line for line in lines if "\n" not in line)
         groups: dict[float, list[str]] = {}
         for uuid, since in waits.items():
             groups.setdefault(since, []).append(uuid)
+        # JSON escapes newlines, so the header is one line. One join: no second copy of
+        # megabytes to put the header in front.
         header = _ENCODER.encode({"v": _INDEX_VERSION, "waits": list(groups.items())})
-        return f"{header}\n{body}"
+        text = "\n".join([header, *lines])
+        if text.count("\n") != len(lines):
+            # A uuid holding a newline would split into two lines, one of which could
+            # pass for another call's: leave such calls out, so they are always diffed.
+            text = "\n".join([header, *(line for line in lines if "\n" not in line)])
+        return text
 
     @classmethod
     def decode(cls, text: str | bytes) -> CallIndex:
