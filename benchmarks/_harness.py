@@ -110,6 +110,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> None:
+    """Reset the kernel's high-water mark of this process's RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_since_reset_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
@@ -121,6 +135,8 @@ class CycleFigures:
     total: float
     phases: dict[str, float]
     gc: float
+    rss_before: float
+    rss_peak: float
     sends: int
     replies: int
     bytes_sent: int
@@ -202,9 +218,12 @@ class Bench:
         before_rt = self.rt.snapshot()
         before_cmd = self.commandstats()
         before_gc = self.gc_timer.total
+        rss_before = current_rss_mb()
+        reset_peak_rss()
         started = time.perf_counter()
         report = await self.poller.run_cycle()
         total = time.perf_counter() - started
+        rss_peak = peak_rss_since_reset_mb()
         gc_time = self.gc_timer.total - before_gc
         after_rt = self.rt.snapshot()
         commands = self.commandstats() - before_cmd
@@ -214,6 +233,8 @@ class Bench:
             total=total,
             phases={**report.timings, "rest": total - sum(report.timings.values())},
             gc=gc_time,
+            rss_before=rss_before,
+            rss_peak=rss_peak,
             sends=after_rt[0] - before_rt[0],
             replies=after_rt[1] - before_rt[1],
             bytes_sent=after_rt[2] - before_rt[2],
@@ -267,6 +288,30 @@ class Bench:
             "gc": statistics.median(gcs),
         }
 
+    def floor_rss_mb(self) -> float:
+        """Peak RSS of a separate process that only fetches the same bodies (httpx) and
+        json.loads them all, keeping every decoded list alive as a cycle keeps its calls."""
+        code = (
+            # VmHWM, not ru_maxrss: an exec'd child's ru_maxrss includes its parent's RSS.
+            "import httpx, json, sys\n"
+            "url, popups = sys.argv[1], sys.argv[2:] or [None]\n"
+            "kept = []\n"
+            "with httpx.Client(timeout=60) as http:\n"
+            "    for p in popups:\n"
+            "        params = {'date': '2026-11-24'} | ({'popup_uuid': p} if p else {})\n"
+            "        kept.append(json.loads(http.get(url, params=params).content))\n"
+            "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM:')][0]\n"
+            "print(int(hwm.split()[1]) / 1024)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, f"{self.server.base_url}/calls/list", *self.server.popups],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return float(done.stdout.strip())
+
     def key_memory(self) -> dict[str, int]:
         """``MEMORY USAGE`` (all samples) of every key under the prefix, by kind."""
         out: Counter[str] = Counter()
@@ -319,6 +364,7 @@ async def measure(
             assert report.answers_unchanged == max(popups, 1) and not report.events
             quiet.append(figures)
         memory = b.key_memory()
+        floor_rss = b.floor_rss_mb()
         await b.aclose()
     phases = sorted({k for f in changed for k in f.phases})
     return {
@@ -345,15 +391,19 @@ async def measure(
             "commands": changed[-1].commands,
             "events": median_of(changed, lambda f: f.events),
             "gc": median_of(changed, lambda f: f.gc),
+            "rss_before": median_of(changed, lambda f: f.rss_before),
+            "rss_peak": max(f.rss_peak for f in changed),
         },
         "unchanged": {
             "total": median_of(quiet, lambda f: f.total),
             "fetch": median_of(quiet, lambda f: f.phases.get("fetch", 0.0)),
             "sends": sorted({f.sends for f in quiet}),
+            "rss_peak": max(f.rss_peak for f in quiet),
             "commands": quiet[-1].commands,
         },
         "rss_ready_mb": rss_ready,
         "peak_rss_mb": peak_rss_mb(),
+        "floor_rss_mb": floor_rss,
         "redis_memory": memory,
     }
 

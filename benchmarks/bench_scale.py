@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import measure, run_child
+from bench_cycle import print_rss
 
 TARGET_RATIO = 1.3
 STATE_KEYS = ("snap", "index", "answers")
@@ -70,7 +71,7 @@ def report(results: list[dict[str, Any]]) -> None:
     print("Round trips (requests; a pipeline counts once), unchanged cycles, memory")
     print(
         f"{'calls':>8} {'RTs chg':>7} {'RTs unch':>8} {'unchanged':>9} {'its fetch':>9} "
-        f"{'baseline':>9} {'peak RSS':>8} {'Redis bytes per 1,000 calls':>40}"
+        f"{'baseline':>9} {'Redis bytes per 1,000 calls':>40}"
     )
     for r in results:
         c, u = r["changed"], r["unchanged"]
@@ -81,9 +82,10 @@ def report(results: list[dict[str, Any]]) -> None:
         print(
             f"{r['calls']:>8,} {','.join(map(str, c['sends'])):>7} "
             f"{','.join(map(str, u['sends'])):>8} {ms(u['total']):>9} {ms(u['fetch']):>9} "
-            f"{ms(r['baseline']['total']):>9} {r['peak_rss_mb']:7.0f}M "
-            f"{state:>10,.0f} ({detail})"
+            f"{ms(r['baseline']['total']):>9} {state:>10,.0f} ({detail})"
         )
+    print()
+    print_rss(results)
     print()
     print("Growth: ms per 1,000 calls, and each size against the previous one")
     print(
