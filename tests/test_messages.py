@@ -25,6 +25,7 @@ from notifier.messages import (
     parse_time,
     render,
 )
+from tests.support.samples import SPEC_CALL
 
 DETECTED = datetime(2019, 4, 2, 13, 47, 3, tzinfo=UTC)  # 42 minutes after call_at
 ES, EN = Wording(language="es"), Wording(language="en")
@@ -33,21 +34,7 @@ ES, EN = Wording(language="es"), Wording(language="en")
 def make_event(kind: str, *, reason: str | None = None, **call: Any) -> Event:
     if kind.startswith("notifier."):
         return Event(type=kind, id="evt_op", detected_at=DETECTED, detail={"error": "HTTP 503"})
-    body = {
-        "uuid": "a93460bbf8402e15b9b0afddc05d5e8d",
-        "status": "Intentos terminados",
-        "call_number_company": "56223456789",
-        "retry": 3,
-        "duration_company": 117,
-        "duration_customer": 95,
-        "call_at": "2019-04-02T10:05:03-03:00",
-        "enqueued": False,
-        "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
-        "popup_name": "Pruebas Clickfono",
-        "additionals": {"Nombre": "Juan Perez", "Rut": "11.111.111-1"},
-        "caller_number": "+56987654321",
-        **call,
-    }
+    body = {**SPEC_CALL, **call}
     if kind == ev.CALL_OUTSIDE_BUSINESS_HOURS and reason is None:
         reason = "status"
     return Event(

@@ -21,23 +21,10 @@ from notifier.events import CALL_ATTEMPTS_EXHAUSTED, CALL_SPAM, Event, event_id
 from notifier.sinks.base import Sink
 from notifier.sinks.webhook import WebhookSink, parse_retry_after
 from tests.support.redis_server import free_port
+from tests.support.samples import SPEC_CALL
 from tests.support.webhook_fixtures import WEBHOOK_TEST_SECRET, WebhookReceiver
 
 # SPEC.md's example call and the webhook body it documents for call.attempts_exhausted.
-SPEC_CALL: dict[str, Any] = {
-    "uuid": "a93460bbf8402e15b9b0afddc05d5e8d",
-    "status": "Intentos terminados",
-    "call_number_company": "56223456789",
-    "retry": 3,
-    "duration_company": 117,
-    "duration_customer": 95,
-    "call_at": "2019-04-02T10:05:03-03:00",
-    "enqueued": False,
-    "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
-    "popup_name": "Pruebas Clickfono",
-    "additionals": {"Nombre": "Juan Perez", "Rut": "11.111.111-1"},
-    "caller_number": "+56987654321",
-}
 SPEC_BODY: dict[str, Any] = {
     "type": "call.attempts_exhausted",
     "timestamp": "2026-11-24T13:05:09Z",
