@@ -11,10 +11,12 @@ Layout::
     {p}:snap:{date}      hash call uuid -> encoded Snapshot        (TTL: state days)
     {p}:answers:{date}   hash answer key -> "digest|deadline|calls" (TTL: state days)
     {p}:index:{date}:{answer}   CallIndex of the answer last diffed: a fingerprint per
-                         call, so unchanged calls skip loading and diffing (TTL: state
-                         days). Staged by the commit under ``…:staged:{random}`` (TTL 10
-                         min) and renamed into place by the commit script, so the
-                         megabytes never pass through Lua.
+                         call, so unchanged calls skip loading and diffing. TTL one day
+                         (at most the state TTL): a date is polled for at most a day and
+                         the rollover grace, and a missing index only costs a full diff.
+                         Staged by the commit under ``…:staged:{random}`` (TTL 10 min)
+                         and renamed into place by the commit script, so the megabytes
+                         never pass through Lua.
     {p}:outbox:{sink}    zset event id -> due time (ms); a claimed entry is pushed
                          into the future by the claim timeout, so a crashed
                          consumer's entries become due again by themselves
@@ -133,7 +135,7 @@ for _, date in ipairs(dates) do
   for i = 0, date.n_index - 1 do
     local final = KEYS[date.index_at + 2 * i + 1]
     redis.call('RENAME', KEYS[date.index_at + 2 * i], final)
-    redis.call('EXPIRE', final, ttl)
+    redis.call('EXPIRE', final, math.min(ttl, 86400))
   end
   if date.n_snap + date.n_answers + date.n_index > 0 then
     redis.call('EXPIRE', date.snap, ttl)
