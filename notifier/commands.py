@@ -64,6 +64,7 @@ async def open_app(
         settings.clickfono_token.get_secret_value(),
         popups=settings.clickfono_popup_uuids,
         timeout=settings.clickfono_timeout,
+        keepalive=settings.notifier_poll_interval + 30,
     )
     built = list(sinks) if sinks is not None else build_sinks(settings, store)
     try:

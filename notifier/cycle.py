@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from notifier import events as ev
 from notifier.clickfono.client import Answer, ClickfonoClient
-from notifier.clickfono.models import Call, parse_calls
+from notifier.clickfono.models import Call, ParsedCalls, parse_calls
 from notifier.config import EventFilter, Settings
 from notifier.diff import CallIndex, DiffContext, Snapshot, diff_call, fingerprints
 from notifier.errors import SourceError, SourceUnauthorized
@@ -32,6 +32,7 @@ from notifier.logs import get_logger
 from notifier.store import AnswerMark, CycleState, DayChanges, Store
 
 log = get_logger("notifier.cycle")
+_NO_CALLS = ParsedCalls((), ())  # a 204 answer
 
 Clock = Callable[[], datetime]
 
@@ -293,7 +294,7 @@ class Poller:
                 unchanged += 1
                 seen += mark.calls
                 continue
-            parsed = parse_calls(answer.body)
+            parsed = parse_calls(answer.body) if answer.status == 200 else _NO_CALLS
             for record in parsed.rejected:
                 log.warning(
                     "record_skipped",

@@ -20,6 +20,10 @@ SOURCE_UNAVAILABLE = "notifier.source_unavailable"
 SOURCE_RECOVERED = "notifier.source_recovered"
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Built once: json.dumps with options builds a new encoder on every call."""
+
+
 def event_id(*parts: object) -> str:
     """A stable id: the same change detected again (crash, other replica) gets the same id."""
     # JSON keeps the parts unambiguous whatever characters Clickfono puts in them.
@@ -74,7 +78,7 @@ class Event:
 
     def to_json(self) -> str:
         """Lossless encoding for the outbox."""
-        return json.dumps(
+        return _ENCODER.encode(
             {
                 "type": self.type,
                 "id": self.id,
@@ -84,9 +88,7 @@ class Event:
                 "reason": self.reason,
                 "late": self.observed_late,
                 "detail": self.detail,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
+            }
         )
 
     @classmethod

@@ -363,10 +363,11 @@ class Store:
         client = aioredis.Redis.from_url(
             url,
             decode_responses=True,
-            socket_timeout=10,
+            # With one retry a command gives up within ~10 s: less than the 15 s lease.
+            socket_timeout=5,
             socket_connect_timeout=5,
             health_check_interval=30,
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=2),
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=1),
         )
         return cls(client, prefix, ttl_days)
 

@@ -406,7 +406,14 @@ def test_a_body_that_is_not_json_is_malformed(raw: bytes) -> None:
         parse_calls(raw)
 
 
-@pytest.mark.parametrize("raw", [b"", b"  \n", b"[]", b" [ ] "])
-def test_empty_body_and_empty_list_give_no_calls(raw: bytes) -> None:
-    """An empty body (as after a 204) and an empty list both mean no calls, nothing rejected."""
+@pytest.mark.parametrize("raw", [b"[]", b" [ ] "])
+def test_empty_list_gives_no_calls(raw: bytes) -> None:
+    """An empty JSON list means no calls, nothing rejected."""
     assert parse_calls(raw) == ParsedCalls((), ())
+
+
+@pytest.mark.parametrize("raw", [b"", b"  \n"])
+def test_empty_200_body_is_malformed(raw: bytes) -> None:
+    """A 200 with an empty body is not JSON: the cycle fails (no calls is a 204)."""
+    with pytest.raises(SourceMalformed, match="empty body"):
+        parse_calls(raw)

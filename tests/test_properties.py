@@ -157,10 +157,8 @@ def _check_hostile_body(redis_url: str, body: bytes) -> None:
     if raised is not None:
         assert isinstance(raised, SourceError), f"{type(raised).__name__} escaped the cycle"
         assert not changed, f"a failed cycle changed {sorted(changed)}"
-    elif body.strip():
+    else:
         assert _is_json_list(body), "a body that is not a JSON list passed as a cycle"
-    # else: known deviation, reported: a 200 with an empty body passes as an empty list
-    # (models.parse_calls); like any list without calls it leaves the snapshots alone.
     if snapshots_changed:
         assert _is_json_list(body), "a body that is not a JSON list changed a snapshot"
 

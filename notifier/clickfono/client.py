@@ -56,6 +56,7 @@ class ClickfonoClient:
         attempts: int = 3,
         backoff: tuple[float, float] = (0.5, 5.0),
         transport: httpx.AsyncBaseTransport | None = None,
+        keepalive: float = 60.0,
     ) -> None:
         self.url = base_url.rstrip("/") + "/calls/list"
         self.popups = tuple(popups)
@@ -69,6 +70,8 @@ class ClickfonoClient:
                 "user-agent": f"clickfono-notifier/{__version__}",
             },
             timeout=httpx.Timeout(timeout),
+            # Keep connections across poll intervals (httpx's default drops them after 5 s).
+            limits=httpx.Limits(keepalive_expiry=keepalive),
             transport=transport,
             follow_redirects=False,
         )

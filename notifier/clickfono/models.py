@@ -173,10 +173,11 @@ def parse_calls(body: bytes) -> ParsedCalls:
 
     The whole list is validated in one pass on the raw bytes; only when that fails is
     it decoded and validated record by record, so one bad record costs only itself.
-    Raises SourceMalformed when the body is not JSON or not a list.
+    Raises SourceMalformed when the body is not JSON or not a list (an empty 200 body
+    included: "no calls" is a 204, which callers do not parse).
     """
     if not body.strip():
-        return ParsedCalls((), ())
+        raise SourceMalformed("calls/list answered 200 with an empty body")
     try:
         return ParsedCalls(tuple(_CALL_LIST.validate_json(body)), ())
     except ValidationError:

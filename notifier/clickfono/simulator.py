@@ -166,6 +166,8 @@ class FaultKind(StrEnum):
     """200 with an HTML error page."""
     NOT_LIST = "not_list"
     """200 with a JSON object."""
+    EMPTY = "empty"
+    """200 with an empty body (not JSON: "no calls" is a 204)."""
     VENDOR_EXAMPLE = "vendor_example"
     """200 with the API page's malformed example body."""
     HANG = "hang"
@@ -196,6 +198,10 @@ class Fault:
     @classmethod
     def not_list(cls) -> Fault:
         return cls(FaultKind.NOT_LIST)
+
+    @classmethod
+    def empty(cls) -> Fault:
+        return cls(FaultKind.EMPTY)
 
     @classmethod
     def vendor_example(cls) -> Fault:
@@ -1069,6 +1075,8 @@ class Simulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 stalls a 6th popup reconnecting at once for a SYN retransmit.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         super().__init__(address, _Handler)
@@ -1177,6 +1185,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body, content_type = 200, _NOT_JSON_BODY, "text/html; charset=utf-8"
             case FaultKind.NOT_LIST:
                 status, body = 200, _NOT_LIST_BODY
+            case FaultKind.EMPTY:
+                status, body = 200, b""
             case FaultKind.VENDOR_EXAMPLE:
                 status, body = 200, VENDOR_EXAMPLE_BODY
             case _:

@@ -345,3 +345,36 @@ async def test_fencing_rejects_a_cycle_after_the_lease_moved(
     with pytest.raises(LeaseLost):
         await poller.run_cycle(f"{token}|me")
     assert not (await deployment.store.load_cycle_state([clock.today])).initialized
+
+
+async def test_a_204_is_a_valid_empty_cycle_and_an_empty_200_fails(
+    simulator: Simulator, deployment: Deployment, clock: Clock
+) -> None:
+    """No calls (204) is a successful cycle; a 200 with an empty body fails it."""
+    simulator.set_calls(clock.today, [])
+    report = await deployment.cycle()
+    assert report.calls_seen == 0 and report.baseline
+    simulator.set_calls(clock.today, [record("c1", "En cola", TEN_AM)])
+    simulator.inject(Fault.empty(), times=1)
+    clock.advance(seconds=30)
+    with pytest.raises(SourceMalformed, match="empty body"):
+        await deployment.cycle()
+
+
+async def test_a_returning_status_is_seen_after_replicas_take_turns(
+    simulator: Simulator, deployment_factory: Callable[..., Deployment], clock: Clock
+) -> None:
+    """A→B committed by one replica and B→A by the other are both reported, and the first
+    replica does not trust its in-memory call index once the other has committed."""
+    first, second = deployment_factory(prefix="shared"), deployment_factory(prefix="shared")
+    simulator.set_calls(clock.today, [record("c1", "En cola", TEN_AM)])
+    await first.step()
+    simulator.set_status("c1", "SPAM")
+    clock.advance(seconds=30)
+    assert await first.step() == ["call.status_changed", "call.spam"]
+    simulator.set_status("c1", "En cola")
+    clock.advance(seconds=30)
+    assert [e.type for e in (await second.cycle()).events] == ["call.status_changed"]
+    simulator.set_status("c1", "SPAM")
+    clock.advance(seconds=30)
+    assert [e.type for e in (await first.cycle()).events] == ["call.status_changed", "call.spam"]
