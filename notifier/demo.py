@@ -72,9 +72,7 @@ async def run_demo() -> int:
             loop.add_signal_handler(sig, stop.set)
         async with open_app(settings) as app:
             # A fresh demo state each run, so the first alerts come within seconds.
-            await app.store.redis.delete(
-                *(await app.store.redis.keys(app.store.key("*"))) or [app.store.key("meta")]
-            )
+            await app.store.reset()
             # The simulated clock starts now, so the burst's changes land after the baseline.
             simulator = Simulator(
                 DEMO_TOKEN,

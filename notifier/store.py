@@ -397,6 +397,22 @@ class Store:
         except RedisError as exc:
             raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
+    async def reset(self) -> int:
+        """Delete every key of this prefix (the demo starts fresh); returns how many."""
+        deleted = 0
+        try:
+            batch: list[str] = []
+            async for key in self.redis.scan_iter(match=self.key("*"), count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += await self.redis.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += await self.redis.delete(*batch)
+        except RedisError as exc:
+            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+        return deleted
+
     async def ping(self) -> None:
         try:
             await self.redis.ping()

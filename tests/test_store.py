@@ -200,3 +200,23 @@ async def test_unreachable_redis_is_a_store_error() -> None:
             await store.commit("", {}, {}, {})
     finally:
         await store.aclose()
+
+
+async def test_reset_deletes_only_its_own_prefix(redis_url: str) -> None:
+    """reset() removes every key of its prefix and none of another deployment's."""
+    mine, other = Store.from_url(redis_url, "mine"), Store.from_url(redis_url, "other")
+    try:
+        for store in (mine, other):
+            await store.commit(
+                "",
+                {"baseline_at": "1"},
+                {DAY: DayChanges({"c": "s"}, {})},
+                {"webhook": [make_event(1)]},
+            )
+        assert await mine.reset() >= 3
+        assert not (await mine.load_cycle_state([DAY])).initialized
+        assert (await other.load_cycle_state([DAY])).initialized
+        assert await other.queue_depths(["webhook"]) == {"webhook": (1, 0)}
+    finally:
+        await mine.aclose()
+        await other.aclose()
