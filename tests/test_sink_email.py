@@ -18,6 +18,7 @@ from notifier.events import Event
 from notifier.sinks.base import Sink
 from notifier.sinks.email import EmailSink
 from tests.support.redis_server import free_port
+from tests.support.samples import SPEC_CALL
 from tests.support.smtp_fixtures import SmtpServer
 
 DETECTED = datetime(2026, 11, 24, 13, 5, 9, tzinfo=UTC)
@@ -35,18 +36,11 @@ def call_event(
         id=f"evt_{kind}_{uuid}",
         detected_at=DETECTED,
         call={
+            **SPEC_CALL,
             "uuid": uuid,
             "status": status,
-            "call_number_company": "56223456789",
-            "retry": 3,
-            "duration_company": 117,
-            "duration_customer": 95,
             "call_at": "2026-11-24T10:05:03-03:00",
-            "enqueued": False,
-            "popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0",
-            "popup_name": "Pruebas Clickfono",
             "additionals": {"Nombre": name, "Rut": "11.111.111-1"},
-            "caller_number": "+56987654321",
         },
         previous_status="En cola",
     )

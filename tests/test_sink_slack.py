@@ -17,6 +17,7 @@ from notifier.events import Event
 from notifier.sinks.base import Sink
 from notifier.sinks.slack import SlackSink
 from notifier.store import Store
+from tests.support.samples import SPEC_CALL
 from tests.support.slack_fixtures import FakeSlack, SlackRequest
 
 POPUP_A = "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0"
@@ -37,17 +38,11 @@ def call_event(
         id=f"evt_{kind}_{uuid}_{status}",
         detected_at=DETECTED,
         call={
+            **SPEC_CALL,
             "uuid": uuid,
             "status": status,
-            "call_number_company": "56223456789",
-            "retry": 3,
-            "duration_company": 117,
-            "duration_customer": 95,
             "call_at": "2026-11-24T10:05:03-03:00",
-            "enqueued": False,
             "popup_uuid": popup,
-            "popup_name": "Pruebas Clickfono",
-            "additionals": {"Nombre": "Juan Perez", "Rut": "11.111.111-1"},
             "caller_number": number,
         },
         previous_status=previous,
