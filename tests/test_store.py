@@ -220,3 +220,42 @@ async def test_reset_deletes_only_its_own_prefix(redis_url: str) -> None:
     finally:
         await mine.aclose()
         await other.aclose()
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [AnswerMark("d", None, 0), AnswerMark("d", 12.5, 3), AnswerMark("d", 1.0, 2, "cycle1")],
+)
+def test_answer_marks_round_trip(mark: AnswerMark) -> None:
+    """Marks with and without an index token decode to what was encoded."""
+    assert AnswerMark.decode(mark.encode()) == mark
+
+
+async def test_a_lost_lease_commits_no_call_index(store: Store) -> None:
+    """With a stale lease neither snapshots nor call indexes are written."""
+    old = await store.acquire_lease("old", 0.2)
+    assert old is not None
+    await async_wait_for(
+        lambda: store.acquire_lease("new", 10), timeout=5, message="the old lease to expire"
+    )
+    with pytest.raises(LeaseLost):
+        await store.commit(
+            f"{old}|old",
+            {},
+            {
+                DAY: DayChanges(
+                    {"c1": "x"}, {"*": AnswerMark("d", None, 1, "k")}, {"*": "index-text"}
+                )
+            },
+            {},
+        )
+    assert await store.load_indexes({DAY: ["*"]}) == {DAY: {}}
+    assert (await store.load_cycle_state([DAY])).answers[DAY] == {}
+
+
+async def test_committed_call_index_is_loaded_back(store: Store) -> None:
+    """A call index written by a commit is what load_indexes returns."""
+    await store.commit(
+        "", {}, {DAY: DayChanges({}, {"*": AnswerMark("d", None, 1, "k")}, {"*": "index-text"})}, {}
+    )
+    assert await store.load_indexes({DAY: ["*"]}) == {DAY: {"*": "index-text"}}
