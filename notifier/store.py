@@ -34,10 +34,11 @@ dead-lettered, so nothing is ever trimmed while pending.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,6 +248,15 @@ _STAGED_TTL = 600
 """Seconds a staged call index lives if its commit fails (a successful one renames it)."""
 
 
+@contextlib.contextmanager
+def _redis_unavailable() -> Iterator[None]:
+    """Turn redis-py's errors into our StoreError at the boundary (no URL, no arguments)."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -400,7 +410,7 @@ class Store:
     async def reset(self) -> int:
         """Delete every key of this prefix (the demo starts fresh); returns how many."""
         deleted = 0
-        try:
+        with _redis_unavailable():
             batch: list[str] = []
             async for key in self.redis.scan_iter(match=self.key("*"), count=1000):
                 batch.append(key)
@@ -409,15 +419,11 @@ class Store:
                     batch = []
             if batch:
                 deleted += await self.redis.delete(*batch)
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         return deleted
 
     async def ping(self) -> None:
-        try:
+        with _redis_unavailable():
             await self.redis.ping()
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
     # Lease
 
@@ -439,14 +445,12 @@ class Store:
     # Cycle state
 
     async def load_cycle_state(self, dates: Sequence[str]) -> CycleState:
-        try:
+        with _redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(self.key("meta"))
                 for day in dates:
                     pipe.hgetall(self.key("answers", day))
                 meta, *answers = await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         marks: dict[str, dict[str, AnswerMark]] = {}
         for day, raw in zip(dates, answers, strict=True):
             marks[day] = {k: m for k, v in raw.items() if (m := AnswerMark.decode(v))}
@@ -464,10 +468,8 @@ class Store:
         out: dict[str, dict[str, str]] = {day: {} for day in wanted}
         if not pairs:
             return out
-        try:
+        with _redis_unavailable():
             texts = await self.redis.mget([self.key("index", d, a) for d, a in pairs])
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         for (day, answer), text in zip(pairs, texts, strict=True):
             if text is not None:
                 out[day][answer] = text if isinstance(text, str) else text.decode()
@@ -480,13 +482,11 @@ class Store:
         out: dict[str, dict[str, str]] = {d: {} for d in wanted}
         if not days:
             return out
-        try:
+        with _redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for day in days:
                     pipe.hmget(self.key(kind, day), list(wanted[day]))
                 results = await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         for day, values in zip(days, results, strict=True):
             out[day] = {f: v for f, v in zip(wanted[day], values, strict=True) if v is not None}
         return out
@@ -547,23 +547,19 @@ class Store:
         trip). A failed script leaves only staged keys, which expire in 10 minutes."""
         script = self._scripts["commit"]
         for attempt in range(2):
-            try:
+            with _redis_unavailable():
                 async with self.redis.pipeline(transaction=True) as pipe:
                     for key, text in staged:
                         pipe.set(key, text, ex=_STAGED_TTL)
                     pipe.evalsha(script.sha, len(keys), *keys, *args)
                     # Unraised, the replies keep the server's own error text.
                     replies = await pipe.execute(raise_on_error=False)
-            except RedisError as exc:
-                raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
             error = next((r for r in replies if isinstance(r, Exception)), None)
             if error is None:
                 return replies[-1]
             if isinstance(error, NoScriptError) and not attempt:
-                try:
+                with _redis_unavailable():
                     await self.redis.script_load(_COMMIT)
-                except RedisError as exc:
-                    raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
                 continue
             if str(error).startswith("LEASELOST"):
                 raise LeaseLost("the poll lease is held by another replica")
@@ -596,10 +592,8 @@ class Store:
         ids = list(ids)
         if ids:
             due = now_ms() + int(hide_for * 1000)
-            try:
+            with _redis_unavailable():
                 await self.redis.zadd(self.key("outbox", sink), dict.fromkeys(ids, due), xx=True)
-            except RedisError as exc:
-                raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
     async def ack(self, sink: str, ids: Sequence[str]) -> None:
         """Mark events delivered: remove them and keep an idempotency record."""
@@ -615,7 +609,7 @@ class Store:
         if not failures:
             return
         script = self._scripts["fail"]
-        try:
+        with _redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for item, error, retry_in in failures:
                     outbox, payload, _, dead = self._sink_keys(item.sink)
@@ -639,8 +633,6 @@ class Store:
                         keys=[outbox, payload, dead], args=[item.event.id, due, record], client=pipe
                     )
                 await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
     async def release(self, sink: str, ids: Sequence[str]) -> None:
         """Hand claimed events back so any replica may deliver them now (shutdown)."""
@@ -649,10 +641,8 @@ class Store:
     async def dead_letters(self, sinks: Iterable[str] = SINK_NAMES) -> list[DeadLetter]:
         letters: list[DeadLetter] = []
         for sink in sinks:
-            try:
+            with _redis_unavailable():
                 raw = await self.redis.hgetall(self.key("dead", sink))
-            except RedisError as exc:
-                raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
             for text in raw.values():
                 body = json.loads(text)
                 letters.append(
@@ -674,36 +664,30 @@ class Store:
     async def queue_depths(self, sinks: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Per sink: (events pending in the outbox, dead letters)."""
         sinks = list(sinks)
-        try:
+        with _redis_unavailable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for sink in sinks:
                     pipe.zcard(self.key("outbox", sink))
                     pipe.hlen(self.key("dead", sink))
                 flat = await pipe.execute()
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         return {s: (int(flat[2 * i]), int(flat[2 * i + 1])) for i, s in enumerate(sinks)}
 
     async def next_due(self, sink: str) -> float | None:
         """Epoch seconds when the earliest queued event of ``sink`` is due."""
-        try:
+        with _redis_unavailable():
             first = await self.redis.zrange(self.key("outbox", sink), 0, 0, withscores=True)
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         return float(first[0][1]) / 1000 if first else None
 
     # Slack threads and pacing (used by the Slack sink through SlackState)
 
     async def get_thread(self, channel: str, call_uuid: str) -> str | None:
-        try:
+        with _redis_unavailable():
             value = await self.redis.get(self.key("slack", "thread", channel, call_uuid))
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
         return str(value) if value else None
 
     async def save_thread(self, channel: str, call_uuid: str, ts: str) -> bool:
         """Remember the parent message of a call; False if another replica saved one first."""
-        try:
+        with _redis_unavailable():
             return bool(
                 await self.redis.set(
                     self.key("slack", "thread", channel, call_uuid),
@@ -712,8 +696,6 @@ class Store:
                     ex=self.ttl_seconds,
                 )
             )
-        except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
 
     async def reserve_slot(self, channel: str, interval: float) -> float:
         """Reserve the next send slot for ``channel``; return seconds to wait for it."""
