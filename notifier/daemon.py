@@ -77,7 +77,6 @@ class Daemon:
         store: Store,
         client: ClickfonoClient,
         sinks: Sequence[Sink],
-        filters: dict[str, object] | None = None,
         *,
         holder: str | None = None,
     ) -> None:

@@ -28,10 +28,10 @@ def redact_text(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
-    return _PHONE.sub(lambda m: mask_phone(m.group()), text)
+    return _PHONE.sub(lambda m: _mask_number(m.group()), text)
 
 
-def mask_phone(number: str) -> str:
+def _mask_number(number: str) -> str:
     """Keep the last 4 digits: ``+56 9 ****4321``."""
     digits = re.sub(r"\D", "", number)
     return "****" + digits[-4:] if len(digits) > 4 else "****"

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from notifier import events as ev
+from notifier import messages
 from notifier.config import Settings
 from notifier.errors import SinkError
 from notifier.events import Event
-from notifier.logs import mask_phone
 from notifier.sinks.base import CheckResult
 
 # ANSI colours per event type; only used when stdout is a terminal.
@@ -35,6 +35,7 @@ class ConsoleSink:
         self, settings: Settings, stream: TextIO | None = None, colour: bool | None = None
     ) -> None:
         self.settings = settings
+        self.wording = messages.Wording.from_settings(settings)
         self.stream = stream or sys.stdout
         self.colour = self.stream.isatty() if colour is None else colour
 
@@ -50,12 +51,12 @@ class ConsoleSink:
                 status = f"{event.previous_status} → {status}"
             if event.reason:
                 status += f" ({event.reason})"
-            caller = str(call.get("caller_number") or "")
-            if self.settings.notifier_mask_pii and caller:
-                caller = mask_phone(caller)
-            name = (call.get("additionals") or {}).get("Nombre", "")
-            if self.settings.notifier_mask_pii and name:
-                name = str(name)[:1] + "***"
+            # The same number format and masking as Slack and email.
+            caller = call.get("caller_number")
+            caller = messages.show_phone(str(caller), self.wording) if caller else ""
+            name = str((call.get("additionals") or {}).get("Nombre", ""))
+            if self.wording.mask_pii and name:
+                name = messages.mask_text(name)
             late = "  [late]" if event.observed_late else ""
             text = (
                 f"{local}  {kind} {status:<44} {call.get('popup_name') or '-':<18} "
