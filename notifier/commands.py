@@ -93,15 +93,7 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
         else:
             try:
                 report = await poller.run_cycle(f"{token}|{holder}")
-                log.info(
-                    "cycle",
-                    cycle=report.cycle_id,
-                    calls=report.calls_seen,
-                    events=len(report.events),
-                    queued=report.queued,
-                    rejected=report.records_rejected,
-                    baseline=report.baseline,
-                )
+                log.info("cycle", **report.log_fields())
             except (SourceError, LeaseLost) as exc:
                 log.error("cycle_failed", error=str(exc))
                 error = exc

@@ -57,6 +57,20 @@ class CycleReport:
     popups_not_found: tuple[str, ...]
     timings: Mapping[str, float] = field(default_factory=dict)
 
+    def log_fields(self) -> dict[str, object]:
+        """The structured fields of the ``cycle`` log line (``run`` and ``once`` alike)."""
+        return {
+            "cycle": self.cycle_id,
+            "calls": self.calls_seen,
+            "unchanged_answers": self.answers_unchanged,
+            "events": len(self.events),
+            "queued": self.queued,
+            "rejected": self.records_rejected,
+            "baseline": self.baseline,
+            "observed_late": self.observed_late,
+            "phases": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
 
 def polled_dates(now: datetime, settings: Settings) -> list[date]:
     """Today in the configured zone, plus yesterday during the rollover grace."""

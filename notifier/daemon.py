@@ -185,19 +185,7 @@ class Daemon:
         metrics.RECORDS_REJECTED.inc(report.records_rejected)
         for event in report.events:
             metrics.EVENTS.labels(event.type).inc()
-        log.info(
-            "cycle",
-            cycle=report.cycle_id,
-            calls=report.calls_seen,
-            unchanged_answers=report.answers_unchanged,
-            events=len(report.events),
-            queued=report.queued,
-            rejected=report.records_rejected,
-            baseline=report.baseline,
-            observed_late=report.observed_late,
-            seconds=round(elapsed, 3),
-            phases={k: round(v, 4) for k, v in report.timings.items()},
-        )
+        log.info("cycle", **report.log_fields(), seconds=round(elapsed, 3))
         self.health.ready, self.health.reason = True, "ok"
         if report.queued:
             self._wake.set()
