@@ -62,15 +62,6 @@ class WeeklySchedule:
 
     days: tuple[tuple[TimeRange, ...], ...] = field(default=((),) * 7)
 
-    def open_at(self, weekday: int, minute: int) -> bool:
-        """Whether local ``minute`` of ``weekday`` falls inside a range (spill-over included).
-
-        Holidays are not considered here; see ``BusinessCalendar.is_open``.
-        """
-        if any(r.covers(minute) for r in self.days[weekday]):
-            return True
-        return any(r.spills_over(minute) for r in self.days[(weekday - 1) % 7])
-
 
 def _parse_days(text: str, rule: str) -> set[int]:
     days: set[int] = set()

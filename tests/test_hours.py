@@ -149,15 +149,6 @@ def test_parse_bad_rules(text: str, message: str) -> None:
     assert str(info.value) == message
 
 
-def test_weekly_schedule_open_at_includes_spill_over() -> None:
-    """open_at sees a range from the previous day that runs past midnight."""
-    schedule = parse_business_hours("fri 22:00-02:00")
-    assert schedule.open_at(FRI, 22 * 60)
-    assert schedule.open_at(SAT, 60)
-    assert not schedule.open_at(SAT, 120)
-    assert not schedule.open_at(THU, 60)
-
-
 def test_time_range_is_start_inclusive_end_exclusive() -> None:
     """A TimeRange covers its start minute and stops before its end minute."""
     r = TimeRange(540, 1080)
