@@ -181,7 +181,7 @@ class Daemon:
         metrics.POLLS.labels("ok").inc()
         metrics.CYCLE_SECONDS.observe(elapsed)
         metrics.CALLS_SEEN.set(report.calls_seen)
-        metrics.LAST_SUCCESS.set(time.time())
+        metrics.record_last_success(time.time())
         metrics.RECORDS_REJECTED.inc(report.records_rejected)
         for event in report.events:
             metrics.EVENTS.labels(event.type).inc()
@@ -225,6 +225,9 @@ class Daemon:
     async def _watch_health(self, stop: asyncio.Event) -> None:
         interval = self.settings.notifier_poll_interval
         names = [s.name for s in self.sinks]
+        metrics.record_poll_interval(interval)
+        metrics.declare_sinks(names)
+        metrics.bind_readiness(lambda: self.health.ready)
         while not stop.is_set():
             self.health.heartbeat = time.monotonic()
             try:
@@ -236,12 +239,11 @@ class Daemon:
             except (StoreError, TimeoutError):
                 self.health.ready, self.health.reason = False, "Redis unavailable"
             else:
-                for sink, (pending, dead) in depths.items():
-                    metrics.OUTBOX_PENDING.labels(sink).set(pending)
-                    metrics.DEAD_LETTERS.labels(sink).set(dead)
+                metrics.record_queue_depths(depths)
+                metrics.record_source_state(state.meta)
                 last = state.last_success
                 if last is not None:
-                    metrics.LAST_SUCCESS.set(last)  # followers report the leader's cycles
+                    metrics.record_last_success(last)  # followers report the leader's cycles
                 if state.meta.get("source_state") == "unauthorized":
                     self.health.ready, self.health.reason = False, "Clickfono rejected the token"
                 elif last is None:
