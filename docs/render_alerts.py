@@ -29,7 +29,8 @@ from notifier.events import Event, event_id, format_timestamp
 from notifier.messages import Wording, digest, render, thread_note
 from notifier.sinks.console import ConsoleSink
 from notifier.sinks.email import compose
-from notifier.sinks.slack import _EMOJI, digest_blocks, message_blocks
+from notifier.events import REGISTRY
+from notifier.sinks.slack import digest_blocks, message_blocks
 
 # Tuesday 24 November 2026, 10:05:09 in Santiago (UTC-3, summer time).
 NOW = datetime(2026, 11, 24, 13, 5, 9, tzinfo=UTC)
@@ -282,8 +283,8 @@ def main() -> None:
         section(f"webhook payload {name}")
         print(json.dumps(event.payload(), ensure_ascii=False))
     section("emoji")
-    for kind, emoji in _EMOJI.items():
-        print(f"{kind:<30} {emoji}")
+    for kind, known in REGISTRY.items():
+        print(f"{kind:<30} {known.emoji}")
 
 
 if __name__ == "__main__":

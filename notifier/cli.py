@@ -87,7 +87,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         serve(host=args.host, port=args.port, token=args.token, speed=args.speed, seed=args.seed)
         return EXIT_OK
 
-    from notifier.config import load_settings
+    from notifier.config import load_settings, secret_values
     from notifier.logs import configure, register_secrets
 
     if args.command == "demo":
@@ -100,7 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from notifier import commands
 
     configure(settings.log_level, settings.log_format)
-    register_secrets(commands.secret_values(settings))
+    register_secrets(secret_values(settings))
     if args.command == "run":
         return _run_async(lambda: commands.run(settings))
     if args.command == "once":

@@ -16,30 +16,14 @@ from notifier.daemon import Daemon, replica_id
 from notifier.delivery import DeliveryReport, DeliveryWorker
 from notifier.errors import LeaseLost, NotifierError, SourceError, StoreError
 from notifier.logs import get_logger
-from notifier.sinks import build_sinks, sink_filters
+from notifier.sinks import build_sinks, sink_filters, sink_names
 from notifier.sinks.base import Sink
 from notifier.store import Store
+from notifier.store.keys import lease_value
 
 log = get_logger("notifier.commands")
 
 EXIT_OK, EXIT_FAILURE = 0, 1
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every configured secret, so the log redactor can hide it wherever it appears."""
-    values = [
-        settings.clickfono_token,
-        settings.slack_bot_token,
-        settings.slack_webhook_url,
-        settings.smtp_password,
-        settings.webhook_secret,
-        settings.webhook_url,
-    ]
-    secrets = [v.get_secret_value() for v in values]
-    redis_url = settings.redis_url.get_secret_value()
-    if "@" in redis_url:  # only a URL with credentials is secret
-        secrets.append(redis_url)
-    return [s for s in secrets if s]
 
 
 @dataclass
@@ -92,7 +76,7 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
             log.warning("poll_skipped", reason="another replica holds the poll lease")
         else:
             try:
-                report = await poller.run_cycle(f"{token}|{holder}")
+                report = await poller.run_cycle(lease_value(token, holder))
                 log.info("cycle", **report.log_fields())
             except (SourceError, LeaseLost) as exc:
                 log.error("cycle_failed", error=str(exc))
@@ -106,7 +90,7 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
                 app.store,
                 sink,
                 retry_schedule=settings.retry_schedule,
-                claim_timeout=settings.notifier_claim_timeout,
+                visibility_timeout=settings.notifier_claim_timeout,
             )
             total += await worker.deliver_due_once()
         log.info(
@@ -189,7 +173,7 @@ async def check(settings: Settings) -> int:
 
 async def dead_letters_list(settings: Settings) -> int:
     async with open_app(settings, sinks=[]) as app:
-        letters = await app.store.dead_letters()
+        letters = await app.store.dead_letters(sink_names())
     if not letters:
         print("no dead letters")
         return EXIT_OK
@@ -209,7 +193,7 @@ async def dead_letters_list(settings: Settings) -> int:
 
 async def dead_letters_replay(settings: Settings, ids: Sequence[str]) -> int:
     async with open_app(settings, sinks=[]) as app:
-        letters = await app.store.dead_letters()
+        letters = await app.store.dead_letters(sink_names())
         wanted = set(ids)
         unknown = wanted - {d.event.id for d in letters}
         by_sink: dict[str, list[str]] = {}

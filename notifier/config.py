@@ -36,20 +36,12 @@ from pydantic_settings import (
 )
 
 from notifier.errors import ConfigError
+from notifier.events import ALERT_TYPES, PUBLIC_TYPES
 from notifier.hours import BusinessCalendar, WeeklySchedule, holiday_checker, parse_business_hours
 
-ALERT_EVENTS = "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long"
-EVENT_TYPES = (
-    "call.created",
-    "call.status_changed",
-    "call.spam",
-    "call.attempts_exhausted",
-    "call.outside_business_hours",
-    "call.queued_too_long",
-    "notifier.source_unauthorized",
-    "notifier.source_unavailable",
-    "notifier.source_recovered",
-)
+ALERT_EVENTS = ",".join(ALERT_TYPES)
+EVENT_TYPES = PUBLIC_TYPES
+"""Every type a ``*_EVENTS`` filter may name (from the registry in events.py)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _URL_CREDENTIALS = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://)[^/@\s]*@")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -140,17 +132,6 @@ _EXPECTED: dict[str, str] = {
     "webhook_timeout": "a positive number of seconds",
     "notifier_unavailable_cycles": "a whole number, 1 or more",
 }
-_SECRETS = frozenset(
-    {
-        "clickfono_token",
-        "slack_bot_token",
-        "slack_webhook_url",
-        "smtp_password",
-        "webhook_secret",
-        "webhook_url",
-        "redis_url",
-    }
-)
 
 
 def _http_url_problem(text: str) -> bool:
@@ -426,15 +407,6 @@ class Settings(BaseSettings):
         raw = self.slack_channel_by_popup.strip()
         return dict(json.loads(raw)) if raw else {}
 
-    def event_filter(self, sink: str) -> EventFilter:
-        """The event filter of ``slack``, ``email`` or ``webhook``; ``*`` for other sinks."""
-        text = {
-            "slack": self.slack_events,
-            "email": self.email_events,
-            "webhook": self.webhook_events,
-        }.get(sink, "*")
-        return EventFilter.parse(text)
-
     @property
     def slack_enabled(self) -> bool:
         """Slack is on with a bot token and a channel (or popup map), or a webhook URL."""
@@ -463,6 +435,23 @@ class Settings(BaseSettings):
             )
         if self.email_enabled and not self.email_from:
             raise ConfigError("EMAIL_FROM: required when SMTP_HOST and EMAIL_TO are set")
+
+
+_SECRETS = frozenset(
+    name for name, info in Settings.model_fields.items() if info.annotation is SecretStr
+)
+"""Every variable typed SecretStr: tokens, passwords, and URLs that may embed credentials."""
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, so the log redactor can hide it wherever it appears."""
+    found = []
+    for name in sorted(_SECRETS):
+        value = getattr(settings, name).get_secret_value().strip()
+        # A Redis URL is a secret only when it carries credentials.
+        if value and (name != "redis_url" or "@" in value):
+            found.append(value)
+    return found
 
 
 def _describe(error: Mapping[str, Any], values: Mapping[str, Any]) -> str:

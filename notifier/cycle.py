@@ -30,6 +30,7 @@ from notifier.errors import SourceError, SourceUnauthorized
 from notifier.events import Event, event_id
 from notifier.logs import get_logger
 from notifier.store import AnswerMark, CycleState, DayChanges, Store
+from notifier.store import keys as meta_fields
 
 log = get_logger("notifier.cycle")
 _NO_CALLS = ParsedCalls((), ())  # a 204 answer
@@ -252,9 +253,9 @@ class Poller:
         timings["diff"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        meta = {"last_success": repr(now_ts)}
+        meta = {meta_fields.META_LAST_SUCCESS: repr(now_ts)}
         if first:
-            meta["baseline_at"] = repr(now_ts)
+            meta[meta_fields.META_BASELINE_AT] = repr(now_ts)
         meta.update(self._recovery_meta(state.meta))
         operational = self._recovery_events(state.meta, now)
         detected.extend(operational)
@@ -334,10 +335,16 @@ class Poller:
         self, exc: SourceError, meta: Mapping[str, str], now: datetime, lease_value: str
     ) -> None:
         kind = "unauthorized" if isinstance(exc, SourceUnauthorized) else "unavailable"
-        failures = int(meta.get("source_failures") or 0) + 1
-        since = meta.get("source_since") or repr(now.timestamp())
-        announced = set(filter(None, (meta.get("source_announced") or "").split(",")))
-        update = {"source_state": kind, "source_failures": str(failures), "source_since": since}
+        failures = int(meta.get(meta_fields.META_SOURCE_FAILURES) or 0) + 1
+        since = meta.get(meta_fields.META_SOURCE_SINCE) or repr(now.timestamp())
+        announced = set(
+            filter(None, (meta.get(meta_fields.META_SOURCE_ANNOUNCED) or "").split(","))
+        )
+        update = {
+            meta_fields.META_SOURCE_STATE: kind,
+            meta_fields.META_SOURCE_FAILURES: str(failures),
+            meta_fields.META_SOURCE_SINCE: since,
+        }
         raised: list[Event] = []
         due = kind == "unauthorized" or failures >= self.settings.notifier_unavailable_cycles
         if due and kind not in announced:
@@ -357,32 +364,35 @@ class Poller:
                 )
             )
             announced.add(kind)
-        update["source_announced"] = ",".join(sorted(announced))
+        update[meta_fields.META_SOURCE_ANNOUNCED] = ",".join(sorted(announced))
         await self.store.commit(lease_value, update, {}, self.route(raised))
 
     @staticmethod
     def _recovery_meta(meta: Mapping[str, str]) -> dict[str, str]:
-        if not meta.get("source_state") or meta.get("source_state") == "ok":
+        if (
+            not meta.get(meta_fields.META_SOURCE_STATE)
+            or meta.get(meta_fields.META_SOURCE_STATE) == "ok"
+        ):
             return {}
         return {
-            "source_state": "ok",
-            "source_failures": "0",
-            "source_since": "",
-            "source_announced": "",
+            meta_fields.META_SOURCE_STATE: "ok",
+            meta_fields.META_SOURCE_FAILURES: "0",
+            meta_fields.META_SOURCE_SINCE: "",
+            meta_fields.META_SOURCE_ANNOUNCED: "",
         }
 
     @staticmethod
     def _recovery_events(meta: Mapping[str, str], now: datetime) -> list[Event]:
-        if not meta.get("source_announced"):
+        if not meta.get(meta_fields.META_SOURCE_ANNOUNCED):
             return []
-        since = meta.get("source_since") or "0"
+        since = meta.get(meta_fields.META_SOURCE_SINCE) or "0"
         return [
             Event(
                 type=ev.SOURCE_RECOVERED,
                 id=event_id("source", ev.SOURCE_RECOVERED, since),
                 detected_at=now.astimezone(UTC),
                 detail={
-                    "failures": int(meta.get("source_failures") or 0),
+                    "failures": int(meta.get(meta_fields.META_SOURCE_FAILURES) or 0),
                     "since": datetime.fromtimestamp(float(since), UTC).strftime(
                         "%Y-%m-%dT%H:%M:%SZ"
                     ),

@@ -22,6 +22,8 @@ from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreErr
 from notifier.logs import get_logger
 from notifier.sinks.base import Sink
 from notifier.store import Store
+from notifier.store import keys as meta_fields
+from notifier.store.keys import lease_token, lease_value
 
 log = get_logger("notifier.daemon")
 
@@ -93,7 +95,7 @@ class Daemon:
                 store,
                 sink,
                 retry_schedule=settings.retry_schedule,
-                claim_timeout=settings.notifier_claim_timeout,
+                visibility_timeout=settings.notifier_claim_timeout,
             )
             for sink in self.sinks
         ]
@@ -120,7 +122,7 @@ class Daemon:
             except StoreError as exc:
                 log.warning("lease_unavailable", error=str(exc))
                 token = None
-            value = None if token is None else f"{token}|{self.holder}"
+            value = None if token is None else lease_value(token, self.holder)
             if value != self.lease_value:
                 log.info("leader" if value else "follower", replica=self.holder, fence=token)
             self.lease_value = value
@@ -199,7 +201,7 @@ class Daemon:
         self._lease_pause_until = time.monotonic() + 2 * self.settings.notifier_lease_ttl
         if lease:
             with contextlib.suppress(StoreError):
-                await self.store.release_lease(self.holder, int(lease.split("|", 1)[0]))
+                await self.store.release_lease(self.holder, lease_token(lease))
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         async for _ in poll(self.settings.notifier_poll_interval, stop, self._backoff):
@@ -215,7 +217,7 @@ class Daemon:
             except StoreError as exc:
                 log.warning("delivery_paused", sink=worker.sink.name, error=str(exc))
                 report = None
-            if report is None or report.claimed == 0:
+            if report is None or report.taken == 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), 1.0)
@@ -244,7 +246,7 @@ class Daemon:
                 last = state.last_success
                 if last is not None:
                     metrics.record_last_success(last)  # followers report the leader's cycles
-                if state.meta.get("source_state") == "unauthorized":
+                if state.meta.get(meta_fields.META_SOURCE_STATE) == "unauthorized":
                     self.health.ready, self.health.reason = False, "Clickfono rejected the token"
                 elif last is None:
                     self.health.ready, self.health.reason = False, "no successful cycle yet"
@@ -312,7 +314,7 @@ class Daemon:
             await asyncio.gather(*pending, return_exceptions=True)
             if self.lease_value:
                 with contextlib.suppress(StoreError):
-                    token = int(self.lease_value.split("|", 1)[0])
+                    token = lease_token(self.lease_value)
                     await self.store.release_lease(self.holder, token)
             metrics.LEADER.set(0)
             if server is not None:

@@ -1,9 +1,9 @@
-"""Moves events from the outbox to one sink: claims, sends, acknowledges, retries.
+"""Moves events from the outbox to one sink: takes, sends, acknowledges, retries.
 
 At-least-once: an event leaves the outbox only when its sink accepted it (then an
 idempotency record stops a redelivery) or when its retries are exhausted (then it is a
-dead letter). A claim hides an event for the claim timeout; a crashed worker's events
-become due again by themselves.
+dead letter). Taking an event hides it for the visibility timeout (NOTIFIER_CLAIM_TIMEOUT, the
+"delivery claim"); a crashed worker's events become due again by themselves.
 """
 
 from __future__ import annotations
@@ -24,31 +24,17 @@ from notifier.store import QueuedEvent, Store
 
 log = get_logger("notifier.delivery")
 
-_TYPE_ORDER = {
-    t: i
-    for i, t in enumerate(
-        (
-            ev.CALL_CREATED,
-            ev.CALL_STATUS_CHANGED,
-            ev.CALL_SPAM,
-            ev.CALL_ATTEMPTS_EXHAUSTED,
-            ev.CALL_OUTSIDE_BUSINESS_HOURS,
-            ev.CALL_QUEUED_TOO_LONG,
-        )
-    )
-}
-
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    claimed: int = 0
+    taken: int = 0
     delivered: int = 0
     retrying: int = 0
     dead: int = 0
 
     def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(
-            self.claimed + other.claimed,
+            self.taken + other.taken,
             self.delivered + other.delivered,
             self.retrying + other.retrying,
             self.dead + other.dead,
@@ -70,7 +56,7 @@ def retry_delay(
 
 def _order(item: QueuedEvent) -> tuple[float, str, int]:
     event = item.event
-    return (event.detected_at.timestamp(), event.call_uuid or "", _TYPE_ORDER.get(event.type, 99))
+    return (event.detected_at.timestamp(), event.call_uuid or "", ev.delivery_rank(event.type))
 
 
 class DeliveryWorker:
@@ -82,65 +68,65 @@ class DeliveryWorker:
         sink: Sink,
         *,
         retry_schedule: Sequence[float],
-        claim_timeout: float = 120.0,
+        visibility_timeout: float = 15.0,
         batch_size: int = 1000,
     ) -> None:
         self.store = store
         self.sink = sink
         self.retry_schedule = tuple(retry_schedule)
-        self.claim_timeout = claim_timeout
+        self.visibility_timeout = visibility_timeout
         self.batch_size = batch_size
 
     async def deliver_batch(self, skip: set[str] | None = None) -> DeliveryReport:
-        """Claim up to one batch of due events and try each once.
+        """Take up to one batch of due events and try each once.
 
         Events whose id is in ``skip`` are handed back untouched (``once`` uses this to
         make at most one attempt per event).
         """
-        claimed = await self.store.claim(self.sink.name, self.claim_timeout, self.batch_size)
+        taken = await self.store.take(self.sink.name, self.visibility_timeout, self.batch_size)
         if skip:
-            handed_back = [q.event.id for q in claimed if q.event.id in skip]
+            handed_back = [q.event.id for q in taken if q.event.id in skip]
             await self.store.release(self.sink.name, handed_back)
-            claimed = [q for q in claimed if q.event.id not in skip]
-        if not claimed:
+            taken = [q for q in taken if q.event.id not in skip]
+        if not taken:
             return DeliveryReport()
-        claimed.sort(key=_order)
-        keeper = asyncio.create_task(self._keep_hidden([q.event.id for q in claimed]))
+        taken.sort(key=_order)
+        keeper = asyncio.create_task(self._keep_hidden([q.event.id for q in taken]))
         acked: set[str] = set()
         try:
             if isinstance(self.sink, IncrementalSink):
                 # Acknowledge each event as its sink accepts it, so a crash mid-batch
                 # repeats only the events in flight, not the batch's earlier deliveries.
                 outcomes = await self.sink.send_each(
-                    [q.event for q in claimed], self._ack_early(claimed, acked)
+                    [q.event for q in taken], self._ack_early(taken, acked)
                 )
             else:
-                outcomes = await self.sink.send([q.event for q in claimed])
+                outcomes = await self.sink.send([q.event for q in taken])
         except asyncio.CancelledError:
             # Shutting down mid-send: hand the batch back so any replica delivers it now
             # rather than after the claim timeout (a duplicate is possible if the sink had
             # already accepted some: the documented crash window).
             with contextlib.suppress(StoreError):
                 await asyncio.shield(
-                    self.store.release(self.sink.name, [q.event.id for q in claimed])
+                    self.store.release(self.sink.name, [q.event.id for q in taken])
                 )
             raise
         except Exception as exc:  # a sink bug must not lose events: treat as a failed send
             log.error("sink_crashed", sink=self.sink.name, error=f"{type(exc).__name__}: {exc}")
             error = SinkError(f"sink raised {type(exc).__name__}")
-            outcomes = [None if q.event.id in acked else error for q in claimed]
+            outcomes = [None if q.event.id in acked else error for q in taken]
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         if skip is not None:
-            skip.update(q.event.id for q in claimed)
-        return await self._settle(claimed, outcomes, acked)
+            skip.update(q.event.id for q in taken)
+        return await self._settle(taken, outcomes, acked)
 
-    def _ack_early(self, claimed: Sequence[QueuedEvent], acked: set[str]) -> OnOutcome:
+    def _ack_early(self, taken: Sequence[QueuedEvent], acked: set[str]) -> OnOutcome:
         async def on_outcome(index: int, outcome: SinkError | None) -> None:
             if outcome is None:
-                event_id = claimed[index].event.id
+                event_id = taken[index].event.id
                 try:
                     await self.store.ack(self.sink.name, [event_id])
                 except StoreError:
@@ -151,14 +137,14 @@ class DeliveryWorker:
 
     async def _settle(
         self,
-        claimed: Sequence[QueuedEvent],
+        taken: Sequence[QueuedEvent],
         outcomes: Sequence[SinkError | None],
         acked: set[str] | None = None,
     ) -> DeliveryReport:
         acked = acked or set()
-        delivered = [q for q, o in zip(claimed, outcomes, strict=True) if o is None]
+        delivered = [q for q, o in zip(taken, outcomes, strict=True) if o is None]
         failures: list[tuple[QueuedEvent, str, float | None]] = []
-        for item, outcome in zip(claimed, outcomes, strict=True):
+        for item, outcome in zip(taken, outcomes, strict=True):
             if outcome is not None:
                 delay = retry_delay(self.retry_schedule, item.attempts + 1, outcome.retry_after)
                 failures.append((item, str(outcome), delay))
@@ -183,7 +169,7 @@ class DeliveryWorker:
                 retry_in=delay,
                 dead_letter=delay is None,
             )
-        report = DeliveryReport(len(claimed), len(delivered), len(failures) - len(dead), len(dead))
+        report = DeliveryReport(len(taken), len(delivered), len(failures) - len(dead), len(dead))
         if delivered:
             log.info("delivered", sink=self.sink.name, count=len(delivered))
         for result, count in (
@@ -196,13 +182,13 @@ class DeliveryWorker:
         return report
 
     async def _keep_hidden(self, ids: list[str]) -> None:
-        """Extend the claim while a slow send (Slack pacing) is still working."""
+        """Keep the batch hidden while a slow send (Slack pacing) is still working."""
         while True:
-            await asyncio.sleep(self.claim_timeout / 3)
+            await asyncio.sleep(self.visibility_timeout / 3)
             try:
-                await self.store.extend(self.sink.name, ids, self.claim_timeout)
+                await self.store.extend(self.sink.name, ids, self.visibility_timeout)
             except StoreError as exc:
-                log.warning("claim_extend_failed", sink=self.sink.name, error=str(exc))
+                log.warning("visibility_extend_failed", sink=self.sink.name, error=str(exc))
 
     async def deliver_due_once(self) -> DeliveryReport:
         """Every due event gets at most one attempt (the ``once`` command)."""
@@ -211,5 +197,5 @@ class DeliveryWorker:
         while True:
             report = await self.deliver_batch(skip=attempted)
             total += report
-            if report.claimed == 0:
+            if report.taken == 0:
                 return total

@@ -14,8 +14,8 @@ import sys
 from datetime import datetime, time
 
 from notifier.clickfono.simulator import DEMO_BURST, ZONE, Simulator
-from notifier.commands import open_app, secret_values
-from notifier.config import load_settings
+from notifier.commands import open_app
+from notifier.config import load_settings, secret_values
 from notifier.daemon import Daemon
 from notifier.embedded_redis import EmbeddedRedis, free_port
 from notifier.logs import configure, register_secrets

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from notifier.config import ALERT_EVENTS, EVENT_TYPES, Settings, load_settings
 from notifier.errors import ConfigError
+from notifier.sinks import sink_filter
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-9f8e7d6c5b4a"
@@ -195,7 +196,7 @@ def test_event_filters(
     variable: str, sink: str, value: str, admitted: set[str], refused: set[str]
 ) -> None:
     """SLACK_EVENTS, EMAIL_EVENTS and WEBHOOK_EVENTS accept exact types, * and globs."""
-    event_filter = settings_with(**{variable: value}).event_filter(sink)
+    event_filter = sink_filter(settings_with(**{variable: value}), sink)
     assert {t for t in admitted if event_filter.admits(t)} == admitted
     assert {t for t in refused if event_filter.admits(t)} == set()
 
@@ -205,8 +206,8 @@ def test_default_event_filters() -> None:
     settings = settings_with()
     alerts = set(ALERT_EVENTS.split(","))
     for sink in ("slack", "email"):
-        assert {t for t in EVENT_TYPES if settings.event_filter(sink).admits(t)} == alerts
-    assert all(settings.event_filter("webhook").admits(t) for t in EVENT_TYPES)
+        assert {t for t in EVENT_TYPES if sink_filter(settings, sink).admits(t)} == alerts
+    assert all(sink_filter(settings, "webhook").admits(t) for t in EVENT_TYPES)
 
 
 def test_typed_views() -> None:

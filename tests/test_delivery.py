@@ -31,7 +31,7 @@ def sink() -> RecordingSink:
 
 
 def worker(store: Store, sink: RecordingSink, schedule: Sequence[float] = (0, 0)) -> DeliveryWorker:
-    return DeliveryWorker(store, sink, retry_schedule=schedule, claim_timeout=30)
+    return DeliveryWorker(store, sink, retry_schedule=schedule, visibility_timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ async def test_failed_events_are_retried_then_dead_lettered(
     w = worker(store, sink, schedule=(0, 0))
     reports = [await w.deliver_batch() for _ in range(4)]
     assert [(r.retrying, r.dead) for r in reports] == [(1, 0), (1, 0), (0, 1), (0, 0)]
-    letters = await store.dead_letters()
+    letters = await store.dead_letters(["webhook"])
     assert [(d.event.id, d.attempts, d.error) for d in letters] == [
         (make_event(1).id, 3, "webhook answered HTTP 500")
     ]
@@ -99,7 +99,7 @@ async def test_retry_waits_for_the_schedule(store: Store, sink: RecordingSink) -
     w = worker(store, sink, schedule=(3600,))
     await w.deliver_batch()
     sink.failing = None
-    assert (await w.deliver_batch()).claimed == 0
+    assert (await w.deliver_batch()).taken == 0
     due = await store.next_due("webhook")
     assert due is not None and due > datetime.now(UTC).timestamp() + 3500
 
@@ -128,8 +128,8 @@ async def test_once_makes_at_most_one_attempt_per_event(store: Store, sink: Reco
     await store.commit("", {}, {}, {"webhook": [make_event(1), make_event(2)]})
     sink.failing = SinkError("down")
     report = await worker(store, sink, schedule=(0, 0, 0)).deliver_due_once()
-    assert report.claimed == 2 and report.retrying == 2
-    queued = await store.claim("webhook", 30)
+    assert report.taken == 2 and report.retrying == 2
+    queued = await store.take("webhook", 30)
     assert sorted(q.attempts for q in queued) == [1, 1]
 
 
@@ -137,14 +137,14 @@ async def test_claims_are_extended_during_a_slow_send(store: Store, sink: Record
     """A send slower than the claim timeout keeps its events hidden from other workers."""
     await store.commit("", {}, {}, {"webhook": [make_event(1)]})
     sink.delay = 0.6
-    slow = DeliveryWorker(store, sink, retry_schedule=(0,), claim_timeout=0.3)
+    slow = DeliveryWorker(store, sink, retry_schedule=(0,), visibility_timeout=0.3)
     other_sink = RecordingSink()
-    other = DeliveryWorker(store, other_sink, retry_schedule=(0,), claim_timeout=0.3)
+    other = DeliveryWorker(store, other_sink, retry_schedule=(0,), visibility_timeout=0.3)
     task = asyncio.create_task(slow.deliver_batch())
     await asyncio.wait_for(sink.sending.wait(), 5)
     stolen = 0
     while not task.done():
-        stolen += (await other.deliver_batch()).claimed
+        stolen += (await other.deliver_batch()).taken
         await asyncio.sleep(0.05)
     assert (await task).delivered == 1
     assert stolen == 0 and other_sink.received == []
@@ -158,7 +158,7 @@ async def test_two_workers_share_the_outbox_without_duplicates(store: Store) -> 
     workers = [DeliveryWorker(store, s, retry_schedule=(0,), batch_size=7) for s in sinks]
 
     async def drain(w: DeliveryWorker) -> None:
-        while (await w.deliver_batch()).claimed:
+        while (await w.deliver_batch()).taken:
             await asyncio.sleep(0)
 
     await asyncio.gather(*(drain(w) for w in workers))
@@ -176,4 +176,4 @@ async def test_a_cancelled_send_hands_its_batch_back(store: Store, sink: Recordi
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert [q.event.id for q in await store.claim("webhook", 30)] == [make_event(1).id]
+    assert [q.event.id for q in await store.take("webhook", 30)] == [make_event(1).id]

@@ -58,6 +58,17 @@ def test_every_type_has_title_facts_and_action(kind: str, wording: Wording) -> N
     assert message.title in message.plain_text() and message.action in message.plain_text()
 
 
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_every_registered_type_has_its_own_wording(language: str) -> None:
+    """A type added to the registry without wording in a language fails here."""
+    from notifier.messages import _COPY
+
+    missing = [t for t in ev.PUBLIC_TYPES if t not in _COPY[language]]  # type: ignore[index]
+    # call.outside_business_hours is worded per reason.
+    missing = [t for t in missing if t != ev.CALL_OUTSIDE_BUSINESS_HOURS]
+    assert missing == []
+
+
 @pytest.mark.parametrize("kind", EVENT_TYPES)
 def test_languages_differ(kind: str) -> None:
     """Spanish and English give different actions, so the language setting takes effect."""

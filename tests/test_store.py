@@ -36,7 +36,7 @@ async def test_every_key_carries_the_prefix_hash_tag(store: Store) -> None:
         {DAY: DayChanges({"c1": "x"}, {"*": AnswerMark("d", None, 1)})},
         {"webhook": [make_event(1)]},
     )
-    claimed = await store.claim("webhook", 30)
+    claimed = await store.take("webhook", 30)
     await store.ack("webhook", [claimed[0].event.id])
     keys = await store.redis.keys("*")
     assert keys and all(k.startswith("{test}:") for k in keys)
@@ -98,7 +98,7 @@ async def test_queueing_is_idempotent_per_sink(store: Store) -> None:
     event = make_event(1)
     assert await queue(store, [event]) == 1
     assert await queue(store, [event]) == 0  # still pending
-    claimed = await store.claim("webhook", 30)
+    claimed = await store.take("webhook", 30)
     await store.ack("webhook", [event.id])
     assert await queue(store, [event]) == 0  # delivered: idempotency record
     assert await queue(store, [event], sink="slack") == 1  # other sinks are independent
@@ -108,10 +108,10 @@ async def test_queueing_is_idempotent_per_sink(store: Store) -> None:
 async def test_claim_hides_events_until_the_claim_times_out(store: Store) -> None:
     """A claimed event is invisible to other workers, then due again if never acked."""
     await queue(store, [make_event(1)])
-    assert len(await store.claim("webhook", 0.3)) == 1
-    assert await store.claim("webhook", 0.3) == []
+    assert len(await store.take("webhook", 0.3)) == 1
+    assert await store.take("webhook", 0.3) == []
     again = await async_wait_for(
-        lambda: store.claim("webhook", 30), timeout=5, message="the claim to time out"
+        lambda: store.take("webhook", 30), timeout=5, message="the claim to time out"
     )
     assert [q.event.id for q in again] == [make_event(1).id]
 
@@ -119,13 +119,13 @@ async def test_claim_hides_events_until_the_claim_times_out(store: Store) -> Non
 async def test_failures_are_retried_then_dead_lettered(store: Store) -> None:
     """fail() reschedules with the attempt count, and a None delay moves to dead letters."""
     await queue(store, [make_event(1)])
-    item = (await store.claim("webhook", 30))[0]
+    item = (await store.take("webhook", 30))[0]
     await store.fail([(item, "webhook answered HTTP 500", 0.0)])
-    item = (await store.claim("webhook", 30))[0]
+    item = (await store.take("webhook", 30))[0]
     assert item.attempts == 1 and item.last_error == "webhook answered HTTP 500"
     await store.fail([(item, "webhook answered HTTP 502", None)])
-    assert await store.claim("webhook", 30) == []
-    letters = await store.dead_letters()
+    assert await store.take("webhook", 30) == []
+    letters = await store.dead_letters(["webhook"])
     assert [(d.sink, d.event.id, d.attempts, d.error) for d in letters] == [
         ("webhook", item.event.id, 2, "webhook answered HTTP 502")
     ]
@@ -135,19 +135,19 @@ async def test_failures_are_retried_then_dead_lettered(store: Store) -> None:
 async def test_replay_queues_dead_letters_again(store: Store) -> None:
     """replay() moves dead letters back to the outbox with a fresh attempt count."""
     await queue(store, [make_event(1), make_event(2)])
-    items = await store.claim("webhook", 30)
+    items = await store.take("webhook", 30)
     await store.fail([(i, "down", None) for i in items])
     assert await store.replay("webhook", [items[0].event.id]) == 1
-    assert [q.event.id for q in await store.claim("webhook", 30)] == [items[0].event.id]
+    assert [q.event.id for q in await store.take("webhook", 30)] == [items[0].event.id]
     assert await store.replay("webhook") == 1
-    claimed = await store.claim("webhook", 30)
+    claimed = await store.take("webhook", 30)
     assert [(q.event.id, q.attempts) for q in claimed] == [(items[1].event.id, 0)]
 
 
 async def test_ack_of_an_event_reclaimed_elsewhere_is_harmless(store: Store) -> None:
     """A late fail() for an event another worker already acked does not resurrect it."""
     await queue(store, [make_event(1)])
-    item = (await store.claim("webhook", 30))[0]
+    item = (await store.take("webhook", 30))[0]
     await store.ack("webhook", [item.event.id])
     await store.fail([(item, "late failure", 0.0)])
     assert await store.queue_depths(["webhook"]) == {"webhook": (0, 0)}
@@ -166,7 +166,7 @@ async def test_two_prefixes_never_interfere(redis_url: str) -> None:
         )
         assert not (await b.load_cycle_state([DAY])).initialized
         assert await b.load_snapshots({DAY: ["c"]}) == {DAY: {}}
-        assert await b.claim("webhook", 30) == []
+        assert await b.take("webhook", 30) == []
         assert await a.acquire_lease("x", 5) is not None
         assert await b.acquire_lease("y", 5) is not None
     finally:

@@ -1,36 +1,117 @@
-"""One module per sink behind the Protocol in ``base``; ``build_sinks`` picks the enabled ones."""
+"""The sink registry: one module per sink behind the Protocol in ``base``.
+
+Adding a sink is one module and one ``SinkSpec`` line in ``SINKS``: its name (the
+outbox key), when the settings enable it, the variable holding its event filter, the
+variables that enable it (for the "no sink" error) and where its class lives. The
+module is imported only when the sink is enabled, so a library that only one sink
+needs (slack-sdk, aiosmtplib, apprise) is never loaded otherwise.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 from notifier.config import EventFilter, Settings
-from notifier.sinks.base import Sink, SlackState
+
+if TYPE_CHECKING:
+    from notifier.sinks.base import Sink, SlackState
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSpec:
+    """How one kind of sink is found, enabled, filtered and built."""
+
+    name: str
+    """The sink's name: outbox keys, metrics labels and dead letters use it."""
+    target: str
+    """``module:Class``; the class takes the settings (and the shared state when
+    ``with_state``)."""
+    enabled: Callable[[Settings], bool]
+    events_variable: str | None
+    """The Settings field of its ``*_EVENTS`` filter; None receives every event."""
+    enabled_by: str
+    """The variables that turn it on, for messages."""
+    with_state: bool = False
+    """Its class also takes the store's SlackState (threads, pacing, message updates)."""
+
+    def build(self, settings: Settings, state: SlackState) -> Sink:
+        module_name, _, class_name = self.target.partition(":")
+        cls: Any = getattr(importlib.import_module(module_name), class_name)
+        sink: Sink = cls(settings, state) if self.with_state else cls(settings)
+        return sink
+
+    def event_filter(self, settings: Settings) -> EventFilter:
+        if self.events_variable is None:
+            return EventFilter(("*",))
+        return EventFilter.parse(str(getattr(settings, self.events_variable)))
+
+
+SINKS: tuple[SinkSpec, ...] = (
+    SinkSpec(
+        "console",
+        "notifier.sinks.console:ConsoleSink",
+        lambda s: s.notifier_console,
+        None,
+        "NOTIFIER_CONSOLE=true",
+    ),
+    SinkSpec(
+        "slack",
+        "notifier.sinks.slack:SlackSink",
+        lambda s: s.slack_enabled,
+        "slack_events",
+        "SLACK_BOT_TOKEN with SLACK_CHANNEL, or SLACK_WEBHOOK_URL",
+        with_state=True,
+    ),
+    SinkSpec(
+        "email",
+        "notifier.sinks.email:EmailSink",
+        lambda s: s.email_enabled,
+        "email_events",
+        "SMTP_HOST with EMAIL_TO",
+    ),
+    SinkSpec(
+        "webhook",
+        "notifier.sinks.webhook:WebhookSink",
+        lambda s: s.webhook_enabled,
+        "webhook_events",
+        "WEBHOOK_URL",
+    ),
+)
+"""Every sink, in the order they are built (console first)."""
+
+
+def spec(name: str) -> SinkSpec | None:
+    return next((s for s in SINKS if s.name == name), None)
+
+
+def sink_names() -> tuple[str, ...]:
+    """Every registered sink's name (dead letters are listed across all of them)."""
+    return tuple(s.name for s in SINKS)
+
+
+def enabled_specs(settings: Settings) -> list[SinkSpec]:
+    return [s for s in SINKS if s.enabled(settings)]
+
+
+def how_to_enable() -> str:
+    """``SLACK_BOT_TOKEN with SLACK_CHANNEL, or …``: what turns any sink on."""
+    return "; ".join(s.enabled_by for s in SINKS)
 
 
 def build_sinks(settings: Settings, state: SlackState) -> list[Sink]:
-    """The sinks that the settings enable, console first."""
-    sinks: list[Sink] = []
-    if settings.notifier_console:
-        from notifier.sinks.console import ConsoleSink
+    """The sinks that the settings enable, in registry order."""
+    return [s.build(settings, state) for s in enabled_specs(settings)]
 
-        sinks.append(ConsoleSink(settings))
-    if settings.slack_enabled:
-        from notifier.sinks.slack import SlackSink
 
-        sinks.append(SlackSink(settings, state))
-    if settings.email_enabled:
-        from notifier.sinks.email import EmailSink
-
-        sinks.append(EmailSink(settings))
-    if settings.webhook_enabled:
-        from notifier.sinks.webhook import WebhookSink
-
-        sinks.append(WebhookSink(settings))
-    return sinks
+def sink_filter(settings: Settings, name: str) -> EventFilter:
+    """The event filter of the sink called ``name``; an unregistered sink receives all."""
+    found = spec(name)
+    return EventFilter(("*",)) if found is None else found.event_filter(settings)
 
 
 def sink_filters(settings: Settings, sinks: list[Sink]) -> dict[str, EventFilter]:
-    """Each enabled sink's event filter; the console shows every event."""
-    return {
-        s.name: EventFilter(("*",)) if s.name == "console" else settings.event_filter(s.name)
-        for s in sinks
-    }
+    """Each built sink's event filter."""
+    return {s.name: sink_filter(settings, s.name) for s in sinks}

@@ -13,16 +13,6 @@ from notifier.errors import SinkError
 from notifier.events import Event
 from notifier.sinks.base import CheckResult
 
-# ANSI colours per event type; only used when stdout is a terminal.
-_COLOURS = {
-    ev.CALL_SPAM: "\033[1;31m",
-    ev.CALL_ATTEMPTS_EXHAUSTED: "\033[1;33m",
-    ev.CALL_OUTSIDE_BUSINESS_HOURS: "\033[1;35m",
-    ev.CALL_QUEUED_TOO_LONG: "\033[1;36m",
-    ev.SOURCE_UNAUTHORIZED: "\033[1;41m",
-    ev.SOURCE_UNAVAILABLE: "\033[1;41m",
-    ev.SOURCE_RECOVERED: "\033[1;32m",
-}
 _DIM, _RESET = "\033[2m", "\033[0m"
 
 
@@ -63,7 +53,8 @@ class ConsoleSink:
                 f"{name} {caller}{late}"
             ).rstrip()
         if self.colour:
-            colour = _COLOURS.get(event.type, _DIM)
+            known = ev.describe(event.type)
+            colour = known.colour if known else _DIM
             return f"{colour}{text}{_RESET}"
         return text
 

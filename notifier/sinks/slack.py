@@ -26,6 +26,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from notifier import events as ev
 from notifier import messages
 from notifier.config import Settings
 from notifier.errors import ConfigError, NotifierError, SinkError
@@ -41,17 +42,6 @@ PACE_SECONDS = 1.0
 WEBHOOK_CHANNEL = "webhook"
 """Pacing and grouping key in webhook mode: the webhook decides its channel."""
 
-_EMOJI = {
-    "call.created": ":new:",
-    "call.status_changed": ":arrows_counterclockwise:",
-    "call.spam": ":no_entry:",
-    "call.attempts_exhausted": ":telephone_receiver:",
-    "call.outside_business_hours": ":crescent_moon:",
-    "call.queued_too_long": ":hourglass_flowing_sand:",
-    "notifier.source_unauthorized": ":lock:",
-    "notifier.source_unavailable": ":warning:",
-    "notifier.source_recovered": ":white_check_mark:",
-}
 _HEADER_MAX = 150  # Block Kit limits
 _TEXT_MAX = 3000
 _FIELDS_MAX = 10
@@ -135,7 +125,8 @@ def _context(*texts: str) -> dict[str, Any]:
 
 def message_blocks(message: Message, *, extra_note: str | None = None) -> list[dict[str, Any]]:
     """One event as Block Kit: header, facts as fields, what to do, notes."""
-    blocks = [_header(f"{_EMOJI.get(message.event_type, ':bell:')} {message.title}")]
+    known = ev.describe(message.event_type)
+    blocks = [_header(f"{known.emoji if known else ':bell:'} {message.title}")]
     fields = [
         {"type": "mrkdwn", "text": _clip(f"*{_escape(k)}*\n{_escape(v)}", 2000)}
         for k, v in message.facts

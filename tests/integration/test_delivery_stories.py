@@ -105,7 +105,7 @@ class Stack:
     def worker(self, name: str) -> DeliveryWorker:
         sink = next(s for s in self.sinks if s.name == name)
         return DeliveryWorker(
-            self.store, sink, retry_schedule=self.settings.retry_schedule, claim_timeout=30
+            self.store, sink, retry_schedule=self.settings.retry_schedule, visibility_timeout=30
         )
 
     async def cycle(self, advance: float = 30) -> CycleReport | SourceError:
@@ -501,7 +501,7 @@ async def test_slack_429_with_a_long_retry_after_is_retried_later_not_lost(
     limited_at = slack_api.calls("chat.postMessage")[0].at
     due = await stack.store.next_due("slack")
     assert due is not None and due - time.time() > 0.7  # Retry-After, capped at 1 s
-    assert (await worker.deliver_batch()).claimed == 0
+    assert (await worker.deliver_batch()).taken == 0
 
     async def delivered() -> int:
         return (await worker.deliver_batch()).delivered

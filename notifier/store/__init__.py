@@ -1,0 +1,39 @@
+"""Redis state: the only package that builds keys or runs Redis commands.
+
+One module per job, composed into ``Store``:
+
+- ``keys``: every key, meta field and the lease value format (the layout is there);
+- ``connection``: the client and the translation of redis-py's errors into ours;
+- ``scripts``: the Lua scripts;
+- ``state``: the poll lease, cycle state and the atomic commit;
+- ``outbox``: queue, take, acknowledge, retry and dead-letter events per sink;
+- ``slack``: Slack threads, message updates and pacing, shared by replicas.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from notifier.store.connection import StoreBase, connect, now_ms
+from notifier.store.outbox import DeadLetter, OutboxOps, QueuedEvent
+from notifier.store.slack import SlackOps
+from notifier.store.state import AnswerMark, CycleState, DayChanges, StateOps
+
+__all__ = [
+    "AnswerMark",
+    "CycleState",
+    "DayChanges",
+    "DeadLetter",
+    "QueuedEvent",
+    "Store",
+    "now_ms",
+]
+
+
+class Store(StateOps, SlackOps, OutboxOps, StoreBase):
+    """Typed operations over one deployment's keys."""
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str, ttl_days: int = 3) -> Store:
+        client: aioredis.Redis = connect(url)
+        return cls(client, prefix, ttl_days)
