@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from notifier.clickfono import simulator as simulator_module
+from notifier.clickfono import simulator_calls, simulator_day, simulator_http
 from notifier.clickfono.models import CallStatus, parse_calls
 from notifier.clickfono.simulator import (
     PATH,
@@ -27,6 +29,7 @@ from notifier.clickfono.simulator import (
     ZONE,
     Fault,
     Popup,
+    SimulatedCalls,
     Simulator,
     demo_start,
     format_rut,
@@ -365,6 +368,26 @@ def test_state_depends_on_simulated_time_not_on_how_it_got_there(
         steps.advance(60)
     assert jump.records() == steps.records()
     assert jump.history == steps.history
+
+
+def test_simulated_calls_hold_the_day_without_any_http(simulator_factory: Factory) -> None:
+    """The day state alone (no server) holds what the server answers at that instant."""
+    at = local(TUESDAY, 15)
+    calls = SimulatedCalls(seed=7, start_at=at, speed=0)
+    served = generated(simulator_factory, at)
+    assert calls.records() == get(served).json() != []
+    assert calls.history == served.history
+    assert not hasattr(calls, "base_url")
+
+
+def test_the_simulator_import_path_re_exports_the_split_modules() -> None:
+    """``notifier.clickfono.simulator`` names the very objects its three modules define."""
+    assert simulator_module.Simulator is simulator_http.Simulator
+    assert simulator_module.serve is simulator_http.serve
+    assert simulator_module.make_record is simulator_day.make_record
+    assert issubclass(Simulator, simulator_calls.SimulatedCalls)
+    for name in simulator_module.__all__:
+        assert getattr(simulator_module, name) is not None, name
 
 
 # --------------------------------------------------------------------------- progression
