@@ -129,6 +129,11 @@ async def test_second_alert_threads_and_updates_parent(
     assert await sink.send([second]) == [None]
     reply = posts(slack_api)[1]
     assert reply.body["thread_ts"] == parent_ts
+    assert reply.body["reply_broadcast"] is True
+    assert slack_api.calls("chat.update") == []  # queued, not sent behind the outbox's back
+    [queued] = await store.take("slack", 30)
+    assert queued.event.type == ev.SLACK_UPDATE
+    assert await sink.send([queued.event]) == [None]
     [update] = slack_api.calls("chat.update")
     assert update.body["ts"] == parent_ts
     assert update.body["channel"] == "#alertas"
@@ -149,6 +154,32 @@ async def test_storm_becomes_one_digest(slack_api: FakeSlack, make_sink: Any) ->
     assert "50 SPAM" in digest.body["text"]
     assert "y 195 más" in digest.body["text"]
     assert slack_api.calls("chat.update") == []
+
+
+async def test_updates_are_never_folded_into_a_digest(
+    slack_api: FakeSlack, make_sink: Any, store: Store
+) -> None:
+    """A storm batch that also holds message updates posts one digest and still sends
+    each call's update, one chat.update per call however many updates it had."""
+    sink = make_sink(bot_settings(slack_api, SLACK_STORM_THRESHOLD="3"))
+    parents = [call_event(uuid=f"p{i}") for i in range(2)]
+    assert await sink.send(parents) == [None, None]
+    for parent in parents:
+        follow_up = call_event(ev.CALL_SPAM, uuid=parent.call_uuid or "", status="SPAM")
+        await store.queue_update("slack", "#alertas", parent.call_uuid or "", follow_up)
+    # A second update of p0 (a later change) must collapse with the first.
+    later = call_event(ev.CALL_SPAM, uuid="p0", status="Conectada")
+    await store.queue_update("slack", "#alertas", "p0", later)
+    updates = [q.event for q in await store.take("slack", 30)]
+    assert len(updates) == 3
+    storm = [call_event(uuid=f"s{i}") for i in range(5)]
+    assert await sink.send([*storm, *updates]) == [None] * 8
+    assert len(posts(slack_api)) == 3  # two parents, one digest
+    calls = slack_api.calls("chat.update")
+    assert len(calls) == 2 and all(c.ok for c in calls)
+    edited = {c.body["ts"]: block_text(c.body) for c in calls}
+    p0_ts = await store.get_thread("#alertas", "p0")
+    assert p0_ts is not None and "Conectada" in edited[p0_ts]  # the latest, not the first
 
 
 async def test_storm_is_per_channel(slack_api: FakeSlack, make_sink: Any) -> None:
@@ -277,6 +308,15 @@ class BrokenState:
         raise StoreError("Redis unavailable (ConnectionError)")
 
     async def save_thread(self, channel: str, call_uuid: str, ts: str) -> bool:
+        raise StoreError("Redis unavailable (ConnectionError)")
+
+    async def set_latest(self, channel: str, call_uuid: str, latest: Event) -> None:
+        raise StoreError("Redis unavailable (ConnectionError)")
+
+    async def latest(self, channel: str, call_uuid: str) -> Event | None:
+        raise StoreError("Redis unavailable (ConnectionError)")
+
+    async def queue_update(self, sink: str, channel: str, call_uuid: str, latest: Event) -> None:
         raise StoreError("Redis unavailable (ConnectionError)")
 
     async def reserve_slot(self, channel: str, interval: float) -> float:

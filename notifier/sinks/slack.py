@@ -1,9 +1,12 @@
 """Slack sink: Block Kit messages through the Web API (threads) or an incoming webhook.
 
 With ``SLACK_BOT_TOKEN`` the first alert about a call starts a thread; later alerts
-about it reply in the thread and ``chat.update`` keeps the parent at the latest status.
-More than ``SLACK_STORM_THRESHOLD`` alerts for one channel in one batch become one
-digest. Posts are paced to about one per second per channel, shared through Redis.
+about it reply in the thread with ``reply_broadcast`` (the channel sees them too), and
+the parent is brought to the latest status by a ``slack.update`` event queued in this
+sink's outbox: updates are posts of their own kind, paced, retried and never folded
+into a digest. More than ``SLACK_STORM_THRESHOLD`` alerts for one channel in one batch
+become one digest. Sends are paced to about one per second per channel, shared through
+Redis.
 """
 
 from __future__ import annotations
@@ -263,6 +266,9 @@ class SlackSink:
     # Routing and delivery
 
     def _channel_for(self, event: Event) -> str | None:
+        if ev.is_update(event.type):
+            channel = event.detail.get("channel")
+            return str(channel) if channel else None
         if self._web is None:
             return WEBHOOK_CHANNEL
         popup = event.popup_uuid
@@ -282,21 +288,40 @@ class SlackSink:
     async def _deliver_channel(
         self, channel: str, batch: list[Event], indexes: list[int], on_outcome: OnOutcome
     ) -> list[SinkError | None]:
-        if len(batch) > self._threshold:
-            error = await self._guarded(channel, self._post_digest(channel, batch))
-            for index in indexes:
-                await on_outcome(index, error)
-            return [error] * len(batch)
-        outcomes: list[SinkError | None] = []
+        outcome_of: dict[int, SinkError | None] = {}
+
+        async def settle(index: int, outcome: SinkError | None) -> None:
+            outcome_of[index] = outcome
+            await on_outcome(index, outcome)
+
+        posts = [(e, i) for e, i in zip(batch, indexes, strict=True) if not ev.is_update(e.type)]
+        updates = [(e, i) for e, i in zip(batch, indexes, strict=True) if ev.is_update(e.type)]
         limited: SinkError | None = None
-        for event, index in zip(batch, indexes, strict=True):
-            # After a 429 the rest of this channel would be refused too: don't hammer.
-            outcome = limited or await self._guarded(channel, self._post_event(channel, event))
+        if len(posts) > self._threshold:
+            error = await self._guarded(channel, self._post_digest(channel, [e for e, _ in posts]))
+            limited = error if error is not None and error.retry_after is not None else None
+            for _, index in posts:
+                await settle(index, error)
+        else:
+            for event, index in posts:
+                # After a 429 the rest of this channel would be refused too: don't hammer.
+                outcome = limited or await self._guarded(channel, self._post_event(channel, event))
+                if outcome is not None and outcome.retry_after is not None:
+                    limited = outcome
+                await settle(index, outcome)
+        # Updates of one call's message collapse into one chat.update of its latest state.
+        by_call: dict[str, list[int]] = {}
+        for event, index in updates:
+            by_call.setdefault(str(event.detail.get("call_uuid", "")), []).append(index)
+        for call_uuid, call_indexes in by_call.items():
+            outcome = limited or await self._guarded(
+                channel, self._update_message(channel, call_uuid)
+            )
             if outcome is not None and outcome.retry_after is not None:
                 limited = outcome
-            await on_outcome(index, outcome)
-            outcomes.append(outcome)
-        return outcomes
+            for index in call_indexes:
+                await settle(index, outcome)
+        return [outcome_of[i] for i in indexes]
 
     async def _guarded(
         self, channel: str, attempt: Coroutine[Any, Any, SinkError | None]
@@ -328,7 +353,7 @@ class SlackSink:
         try:
             parent = await self._state.get_thread(channel, call_uuid) if call_uuid else None
             await self._pace(channel)
-            ts = await self._post(channel, text, blocks, thread_ts=parent)
+            ts = await self._post(channel, text, blocks, thread_ts=parent, broadcast=True)
         except _Failed as failed:
             return failed.error
         except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
@@ -336,28 +361,51 @@ class SlackSink:
         if call_uuid and ts:
             # The alert is delivered; thread bookkeeping failing only costs cosmetics,
             # and reporting it as a failure would post the alert twice.
-            await self._after_post(channel, call_uuid, parent, ts, message)
+            await self._after_post(channel, call_uuid, parent, ts, event)
         return None
 
     async def _after_post(
-        self, channel: str, call_uuid: str, parent: str | None, ts: str, message: Message
+        self, channel: str, call_uuid: str, parent: str | None, ts: str, event: Event
     ) -> None:
         try:
             if parent is None:
-                if not await self._state.save_thread(channel, call_uuid, ts):
+                if await self._state.save_thread(channel, call_uuid, ts):
+                    await self._state.set_latest(channel, call_uuid, event)
+                else:
                     log.info("slack_thread_raced", channel=channel, call=call_uuid)
                 return
+            # A follow-up: the parent must show it too, through the outbox.
+            await self._state.queue_update(self.name, channel, call_uuid, event)
+        except Exception as exc:
+            log.warning(
+                "slack_thread_bookkeeping_failed",
+                channel=channel,
+                error=type(exc).__name__,
+                exc_info=True,
+            )
+
+    async def _update_message(self, channel: str, call_uuid: str) -> SinkError | None:
+        """Bring a call's parent message to the latest event stored for it."""
+        try:
+            ts = await self._state.get_thread(channel, call_uuid)
+            latest = await self._state.latest(channel, call_uuid)
+            if ts is None or latest is None:
+                return None  # no parent was posted (or it expired): nothing to update
+            message = messages.render(latest, self._wording)
             note = messages.thread_note(self._clock(), self._wording)
+            await self._pace(channel)
             assert self._web is not None
             await self._web.chat_update(
                 channel=channel,
-                ts=parent,
+                ts=ts,
                 text=message.plain_text(),
                 blocks=message_blocks(message, extra_note=note),
             )
+        except NotifierError as exc:  # StoreError: Redis is down, nothing was updated
+            return SinkError(f"Slack state unavailable: {exc}")
         except Exception as exc:
-            error = self._failure("chat.update", exc)
-            log.warning("slack_thread_update_failed", channel=channel, error=str(error))
+            return self._failure("chat.update", exc)
+        return None
 
     async def _pace(self, channel: str) -> None:
         await asyncio.sleep(await self._state.reserve_slot(channel, PACE_SECONDS))
@@ -369,6 +417,7 @@ class SlackSink:
         blocks: list[dict[str, Any]],
         *,
         thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> str | None:
         """Post one message; return its ``ts`` (Web API) or None (webhook)."""
         try:
@@ -378,6 +427,7 @@ class SlackSink:
                     text=text,
                     blocks=blocks,
                     thread_ts=thread_ts,
+                    reply_broadcast=bool(thread_ts) and broadcast,
                     unfurl_links=False,
                     unfurl_media=False,
                 )

@@ -52,18 +52,23 @@ class SlackOps(OutboxOps):
         )
         return float(wait) / 1000
 
+    async def set_latest(self, channel: str, call_uuid: str, latest: Event) -> None:
+        """Make ``latest`` the event the call's parent message shows."""
+        with redis_errors():
+            await self.redis.set(
+                self.keys.slack_latest(channel, call_uuid), latest.to_json(), ex=self.ttl_seconds
+            )
+
     async def queue_update(self, sink: str, channel: str, call_uuid: str, latest: Event) -> None:
-        """Make ``latest`` the event the call's parent message shows, and queue its update."""
+        """Make ``latest`` the event the parent message shows, and queue its ``chat.update``
+        in ``sink``'s outbox (its id derives from ``latest``: queued once per change)."""
         update = Event(
             type=ev.SLACK_UPDATE,
             id=ev.event_id(ev.SLACK_UPDATE, channel, call_uuid, latest.id),
             detected_at=datetime.now(UTC),
             detail={"channel": channel, "call_uuid": call_uuid},
         )
-        with redis_errors():
-            await self.redis.set(
-                self.keys.slack_latest(channel, call_uuid), latest.to_json(), ex=self.ttl_seconds
-            )
+        await self.set_latest(channel, call_uuid, latest)
         await self.enqueue(sink, [update])
 
     async def latest(self, channel: str, call_uuid: str) -> Event | None:

@@ -554,7 +554,8 @@ async def test_a_second_alert_threads_under_the_first_and_updates_it(
     simulator.set_status("c1", "Intentos terminados")
     simulator.set_status("c2", "SPAM")
     await stack.cycle()
-    assert (await stack.deliver()).delivered == 2
+    # Two posts, then the parent's update that the follow-up queued in the outbox.
+    assert (await stack.deliver()).delivered == 3
 
     first, second, other = posts(slack_api)
     assert all(p.body["channel"] == CHANNEL for p in (first, second, other))
@@ -562,6 +563,7 @@ async def test_a_second_alert_threads_under_the_first_and_updates_it(
     assert "c1" in str(second.body["text"]) and "c2" in str(other.body["text"])
     parent_ts = "1700000000.000001"  # the fake numbers its messages
     assert second.body.get("thread_ts") == parent_ts
+    assert second.body.get("reply_broadcast") is True
     assert "thread_ts" not in other.body
     (update,) = slack_api.calls("chat.update")
     assert update.ok and update.body["ts"] == parent_ts
