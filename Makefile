@@ -22,8 +22,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy notifier
 
-pytest: $(STAMP)
+pytest: $(STAMP) | $(BIN)/promtool
 	$(BIN)/python -m pytest -q
+
+# promtool checks deploy/prometheus/rules.yml in the tests. It is unpacked from Debian's
+# `prometheus` package into .venv/bin (no Prometheus server is installed or started).
+# Without apt-get, its tests skip and say why.
+$(BIN)/promtool: | $(STAMP)
+	@if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; \
+	elif command -v apt-get >/dev/null; then \
+	  tmp=$$(mktemp -d) && chmod 777 $$tmp && \
+	  { [ "$$(id -u)" != 0 ] || apt-get update -qq >/dev/null; } && \
+	  (cd $$tmp && apt-get download -qq prometheus >/dev/null 2>&1) && \
+	  dpkg-deb -x $$tmp/prometheus_*.deb $$tmp/root && cp $$tmp/root/usr/bin/promtool $@; \
+	  rm -rf $$tmp; \
+	fi; [ -x $@ ] || echo "promtool unavailable (needs apt-get): the promtool tests will skip"
 
 test: lint typecheck pytest
 
