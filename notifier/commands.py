@@ -173,7 +173,7 @@ async def check(settings: Settings) -> int:
 
 async def dead_letters_list(settings: Settings) -> int:
     async with open_app(settings, sinks=[]) as app:
-        letters = await app.store.dead_letters(sink_names())
+        letters = await app.store.dead_letters(sink_names(settings))
     if not letters:
         print("no dead letters")
         return EXIT_OK
@@ -193,7 +193,7 @@ async def dead_letters_list(settings: Settings) -> int:
 
 async def dead_letters_replay(settings: Settings, ids: Sequence[str]) -> int:
     async with open_app(settings, sinks=[]) as app:
-        letters = await app.store.dead_letters(sink_names())
+        letters = await app.store.dead_letters(sink_names(settings))
         wanted = set(ids)
         unknown = wanted - {d.event.id for d in letters}
         by_sink: dict[str, list[str]] = {}

@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = SecretStr("")
     webhook_events: str = "*"
 
+    apprise_urls: SecretStr = SecretStr("")
+    apprise_events: str = ALERT_EVENTS
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
@@ -348,10 +351,20 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("slack_events", "email_events", "webhook_events")
+    @field_validator("slack_events", "email_events", "webhook_events", "apprise_events")
     @classmethod
     def _events(cls, value: str) -> str:
         EventFilter.parse(value)
+        return value
+
+    @field_validator("apprise_urls")
+    @classmethod
+    def _apprise_urls(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip():
+            # Parsed by Apprise itself (nothing is sent); imported only when configured.
+            from notifier.sinks.apprise import parse_targets
+
+            parse_targets(value.get_secret_value())  # its ValueError never shows a token
         return value
 
     @field_validator("smtp_host")
@@ -423,6 +436,11 @@ class Settings(BaseSettings):
     def webhook_enabled(self) -> bool:
         """The outbound webhook is on when WEBHOOK_URL is set."""
         return bool(self.webhook_url.get_secret_value())
+
+    @property
+    def apprise_enabled(self) -> bool:
+        """The apprise sinks (one per URL) are on when APPRISE_URLS is set."""
+        return bool(self.apprise_urls.get_secret_value().strip())
 
     def cross_check(self) -> None:
         """Rules that span several variables; raises ConfigError naming the variable."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
@@ -15,10 +17,12 @@ from urllib.parse import parse_qs
 import pytest
 
 from notifier import logs
+from notifier.config import ALERT_EVENTS, load_settings
 from notifier.delivery import DeliveryWorker
-from notifier.errors import SinkError
+from notifier.errors import ConfigError, SinkError
 from notifier.events import Event, event_id
 from notifier.messages import Wording
+from notifier.sinks import build_sinks, sink_filters, sink_names
 from notifier.sinks.apprise import (
     CONCURRENCY,
     STORM_THRESHOLD,
@@ -327,3 +331,60 @@ async def test_plugins_run_off_the_loop_with_bounded_concurrency(
     assert results == [[None]] * len(sinks)
     assert receiver.max_in_flight == CONCURRENCY
     assert ticks >= 30  # ≥ 0.6 s of sends, the loop ticked all along
+
+
+def test_apprise_urls_build_one_sink_per_url_with_apprise_events(
+    receivers: tuple[WebhookReceiver, WebhookReceiver],
+) -> None:
+    """APPRISE_URLS gives one sink per URL through the registry, each filtered by
+    APPRISE_EVENTS (default: SLACK_EVENTS' default), and every name is listed for dead
+    letters."""
+    first, second = receivers
+    settings = load_settings(
+        {"CLICKFONO_TOKEN": "t0ken-value", "APPRISE_URLS": f"{json_url(first)}, {form_url(second)}"}
+    )
+    assert settings.apprise_events == ALERT_EVENTS
+    sinks = build_sinks(settings, None)  # type: ignore[arg-type]
+    try:
+        names = [s.name for s in sinks]
+        assert len(names) == 2 and all(n.startswith("apprise-") for n in names)
+        filters = sink_filters(settings, sinks)
+        assert all(f.admits("call.spam") and not f.admits("call.created") for f in filters.values())
+        assert set(names) <= set(sink_names(settings))
+        custom = load_settings(
+            {"CLICKFONO_TOKEN": "t0ken-value", "APPRISE_URLS": json_url(first),
+             "APPRISE_EVENTS": "call.*"}
+        )  # fmt: skip
+        assert sink_filters(custom, sinks[:1])[names[0]].admits("call.created")
+    finally:
+        for s in sinks:
+            asyncio.run(s.aclose())  # type: ignore[arg-type]
+
+
+def test_an_invalid_apprise_url_is_a_configuration_error_without_its_token() -> None:
+    """load_settings rejects an unparseable URL naming APPRISE_URLS, its position and
+    scheme, and never its token."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            {"CLICKFONO_TOKEN": "t0ken-value",
+             "APPRISE_URLS": f"json://127.0.0.1/{TOKEN},msteams://{TOKEN}/x"}
+        )  # fmt: skip
+    text = str(info.value)
+    assert text.startswith("APPRISE_URLS: URL #2 (msteams://…) is not a valid Apprise URL")
+    assert "workflows://" in text and TOKEN not in text
+
+
+def test_apprise_is_imported_only_when_configured() -> None:
+    """Without APPRISE_URLS, loading settings and building sinks never imports apprise."""
+    code = (
+        "import sys\n"
+        "from notifier.config import load_settings\n"
+        "from notifier.sinks import build_sinks, sink_names\n"
+        "s = load_settings({'CLICKFONO_TOKEN': 't', 'WEBHOOK_URL': 'http://127.0.0.1:9/x'})\n"
+        "build_sinks(s, None); sink_names(s)\n"
+        "print('apprise' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "False"

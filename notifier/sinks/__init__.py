@@ -5,6 +5,11 @@ outbox key), when the settings enable it, the variable holding its event filter,
 variables that enable it (for the "no sink" error) and where its class lives. The
 module is imported only when the sink is enabled, so a library that only one sink
 needs (slack-sdk, aiosmtplib, apprise) is never loaded otherwise.
+
+A spec with ``many`` builds several sinks, one per destination, each named
+``<name>-<suffix>`` with its own outbox, retries and dead letters: ``apprise`` makes one
+sink per URL of ``APPRISE_URLS``, because Apprise answers one outcome for all its URLs
+and a retry must go only to the URL that failed.
 """
 
 from __future__ import annotations
@@ -36,12 +41,21 @@ class SinkSpec:
     """The variables that turn it on, for messages."""
     with_state: bool = False
     """Its class also takes the store's SlackState (threads, pacing, message updates)."""
+    many: bool = False
+    """``target`` is a ``module:function`` of the settings that returns several sinks, each
+    named ``<name>-<suffix>``."""
 
-    def build(self, settings: Settings, state: SlackState) -> Sink:
+    def build(self, settings: Settings, state: SlackState) -> list[Sink]:
         module_name, _, class_name = self.target.partition(":")
         cls: Any = getattr(importlib.import_module(module_name), class_name)
+        if self.many:
+            return list(cls(settings))
         sink: Sink = cls(settings, state) if self.with_state else cls(settings)
-        return sink
+        return [sink]
+
+    def owns(self, sink_name: str) -> bool:
+        """True for this spec's sink, or one of its sinks when ``many``."""
+        return sink_name == self.name or (self.many and sink_name.startswith(self.name + "-"))
 
     def event_filter(self, settings: Settings) -> EventFilter:
         if self.events_variable is None:
@@ -79,17 +93,31 @@ SINKS: tuple[SinkSpec, ...] = (
         "webhook_events",
         "WEBHOOK_URL",
     ),
+    SinkSpec(
+        "apprise",
+        "notifier.sinks.apprise:build_apprise_sinks",
+        lambda s: s.apprise_enabled,
+        "apprise_events",
+        "APPRISE_URLS",
+        many=True,
+    ),
 )
 """Every sink, in the order they are built (console first)."""
 
 
 def spec(name: str) -> SinkSpec | None:
-    return next((s for s in SINKS if s.name == name), None)
+    return next((s for s in SINKS if s.owns(name)), None)
 
 
-def sink_names() -> tuple[str, ...]:
-    """Every registered sink's name (dead letters are listed across all of them)."""
-    return tuple(s.name for s in SINKS)
+def sink_names(settings: Settings | None = None) -> tuple[str, ...]:
+    """Every registered sink's name (dead letters are listed across all of them), plus,
+    with ``settings``, the names of the configured sinks of ``many`` specs."""
+    names = [s.name for s in SINKS]
+    if settings is not None and settings.apprise_enabled:
+        from notifier.sinks.apprise import parse_targets
+
+        names += [t.name for t in parse_targets(settings.apprise_urls.get_secret_value())]
+    return tuple(names)
 
 
 def enabled_specs(settings: Settings) -> list[SinkSpec]:
@@ -103,7 +131,7 @@ def how_to_enable() -> str:
 
 def build_sinks(settings: Settings, state: SlackState) -> list[Sink]:
     """The sinks that the settings enable, in registry order."""
-    return [s.build(settings, state) for s in enabled_specs(settings)]
+    return [sink for s in enabled_specs(settings) for sink in s.build(settings, state)]
 
 
 def sink_filter(settings: Settings, name: str) -> EventFilter:
