@@ -19,6 +19,7 @@ by aiohttp in its own event loop on a background thread, so sync tests, async te
                                   # how="reset": TCP dropped without one)
     await fake.silence()          # keep the TCP open but answer nothing, pings included
     await fake.send_disconnect("refresh_requested")   # Slack's "please reconnect"
+    fake.greet = False            # new connections get no hello
     fake.calls("chat.postEphemeral"), fake.calls("views.open"), fake.calls("response_url")
 
 Every helper takes ``connection=`` (a ``SocketConnection`` or its id) to aim at one
@@ -106,6 +107,8 @@ class FakeSlackSocket(FakeSlack):
     app_token: str = "xapp-1-A0000-fake-app-token-0123456789"
     team_id: str = "T0000"
     app_id: str = "A0000"
+    greet: bool = True
+    """Send ``hello`` on new connections; False mimics a session Slack never greets."""
     _conns: dict[int, SocketConnection] = field(default_factory=dict)
     _sockets: dict[int, web.WebSocketResponse] = field(default_factory=dict)
     _acks: list[Ack] = field(default_factory=list)
@@ -469,10 +472,11 @@ class FakeSlackSocket(FakeSlack):
                 "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
                 "connection_info": {"app_id": self.app_id},
             }
-            await ws.send_str(json.dumps(hello))
-            with self._lock:
-                conn.hello_at = time.monotonic()
-                conn.sent.append(hello)
+            if self.greet:
+                await ws.send_str(json.dumps(hello))
+                with self._lock:
+                    conn.hello_at = time.monotonic()
+                    conn.sent.append(hello)
             async for msg in ws:
                 if msg.type == WSMsgType.PING:
                     with self._lock:
