@@ -25,6 +25,8 @@ ALERTED_OUTSIDE_HOURS = 1
 ALERTED_QUEUED = 2  # for the current wait only; cleared when a new wait starts
 
 _SNAPSHOT_VERSION = 1
+_V1_FIELDS = 10
+"""Version 1 wrote ten fields after the version; later versions only append."""
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """One encoder for every snapshot: ``json.dumps`` with options builds one per call."""
 
@@ -67,12 +69,21 @@ class Snapshot:
 
     @classmethod
     def decode(cls, text: str | bytes) -> Snapshot:
-        """Raise ValueError when ``text`` is not a snapshot this version wrote."""
+        """Raise ValueError when ``text`` is not a snapshot.
+
+        Fields are only ever appended, under a larger version number: a snapshot of an
+        older version decodes with defaults for the fields it lacks, and one of a newer
+        version (a rollback) decodes the fields this version knows. Either way a day's
+        calls are never taken for new ones and re-announced as ``call.created``.
+        """
         try:
             raw = json.loads(text)
-            if not isinstance(raw, list) or raw[0] != _SNAPSHOT_VERSION or len(raw) != 11:
+            if not isinstance(raw, list) or not isinstance(raw[0], int) or raw[0] < 1:
                 raise ValueError("unknown snapshot format")
-            _, status, seq, since, retry, enqueued, dco, dcu, wait_since, wait_seq, flags = raw
+            fields = raw[1:11]
+            if len(fields) < _V1_FIELDS:
+                raise ValueError("too few snapshot fields")
+            status, seq, since, retry, enqueued, dco, dcu, wait_since, wait_seq, flags = fields
             if not isinstance(status, str) or not isinstance(seq, int):
                 raise ValueError("bad snapshot fields")
             return cls(
@@ -89,12 +100,6 @@ class Snapshot:
             )
         except (ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"corrupt snapshot: {exc}") from None
-
-    def alert_deadline(self, queue_alert_seconds: float) -> float | None:
-        """When ``call.queued_too_long`` becomes due for this call, if it can still fire."""
-        if queue_alert_seconds <= 0 or self.wait_since is None or self.flags & ALERTED_QUEUED:
-            return None
-        return self.wait_since + queue_alert_seconds
 
     @property
     def pending_wait(self) -> float | None:

@@ -12,6 +12,7 @@ from notifier.delivery import DeliveryWorker, retry_delay
 from notifier.errors import SinkError
 from notifier.events import Event, event_id
 from notifier.store import Store
+from tests.support.outbox import next_due
 from tests.support.recording_sink import RecordingSink
 
 
@@ -100,7 +101,7 @@ async def test_retry_waits_for_the_schedule(store: Store, sink: RecordingSink) -
     await w.deliver_batch()
     sink.failing = None
     assert (await w.deliver_batch()).taken == 0
-    due = await store.next_due("webhook")
+    due = await next_due(store, "webhook")
     assert due is not None and due > datetime.now(UTC).timestamp() + 3500
 
 
@@ -109,7 +110,7 @@ async def test_retry_after_postpones_beyond_the_schedule(store: Store, sink: Rec
     await store.commit("", {}, {}, {"webhook": [make_event(1)]})
     sink.failing = SinkError("HTTP 429", retry_after=900)
     await worker(store, sink, schedule=(5, 3600)).deliver_batch()
-    due = await store.next_due("webhook")
+    due = await next_due(store, "webhook")
     assert due is not None and due > datetime.now(UTC).timestamp() + 890
 
 

@@ -215,7 +215,8 @@ def test_payload_shape_matches_spec() -> None:
         "",
         "not json",
         "[]",
-        '[2, "x", 1, 0, null, null, null, null, null, 0, 0]',
+        '[0, "x", 1, 0, null, null, null, null, null, 0, 0]',
+        '[1, "x", 1, 0]',
         "{}",
         "[1, 5, 1, 0, null, null, null, null, null, 0, 0]",
     ],
@@ -224,6 +225,20 @@ def test_corrupt_snapshot_text_is_rejected(text: str) -> None:
     """Snapshot.decode refuses text it did not write instead of guessing."""
     with pytest.raises(ValueError, match="corrupt snapshot"):
         Snapshot.decode(text)
+
+
+def test_version_1_snapshots_keep_decoding() -> None:
+    """A snapshot written by version 1 (as stored in Redis today) decodes field by field."""
+    v1 = f'[1,"En cola",7,1.5,2,true,10,20,3.5,6,{ALERTED_QUEUED}]'
+    assert Snapshot.decode(v1) == Snapshot(
+        "En cola", 7, 1.5, 2, True, 10, 20, 3.5, 6, ALERTED_QUEUED
+    )
+
+
+def test_a_newer_snapshot_with_an_appended_field_is_not_a_new_call() -> None:
+    """A later version's extra field is ignored, so a rollback never re-announces the day."""
+    v2 = '[2,"Conectada",3,9.0,1,false,60,50,null,0,0,{"future":"field"}]'
+    assert Snapshot.decode(v2) == Snapshot("Conectada", 3, 9.0, 1, False, 60, 50, None, 0, 0)
 
 
 def test_snapshot_round_trips() -> None:

@@ -18,8 +18,8 @@ from standardwebhooks.webhooks import Webhook
 from notifier.config import Settings, load_settings
 from notifier.errors import ConfigError, SinkError
 from notifier.events import CALL_ATTEMPTS_EXHAUSTED, CALL_SPAM, Event, event_id
-from notifier.sinks.base import Sink
-from notifier.sinks.webhook import WebhookSink, parse_retry_after
+from notifier.sinks.base import Sink, parse_retry_after
+from notifier.sinks.webhook import WebhookSink
 from tests.support.redis_server import free_port
 from tests.support.samples import SPEC_CALL
 from tests.support.webhook_fixtures import WEBHOOK_TEST_SECRET, WebhookReceiver

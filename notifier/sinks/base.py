@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol, runtime_checkable
 
 from notifier.errors import SinkError
 from notifier.events import Event
@@ -40,6 +43,49 @@ class Sink(Protocol):
 
 OnOutcome = Callable[[int, SinkError | None], Awaitable[None]]
 """Called with an event's index in the batch and its outcome as soon as it is known."""
+
+
+async def ignore_outcome(index: int, outcome: SinkError | None) -> None:
+    """The OnOutcome of a plain ``send``: nobody acknowledges early."""
+    return None
+
+
+def utcnow() -> datetime:
+    """The sinks' default clock."""
+    return datetime.now(UTC)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date.
+
+    None when absent or unparseable; a date in the past gives 0.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC in RFC 5322 dates
+        when = when.replace(tzinfo=UTC)
+    reference = now or datetime.now(UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+def retry_after_from_headers(headers: Mapping[str, Any] | None) -> float | None:
+    """The Retry-After header in seconds (any case; value a string or a list of them)."""
+    for key, value in (headers or {}).items():
+        if str(key).lower() == "retry-after":
+            text = value[0] if isinstance(value, list) and value else value
+            return parse_retry_after(str(text))
+    return None
 
 
 @runtime_checkable

@@ -7,7 +7,7 @@ import hashlib
 import html
 import ssl
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -20,7 +20,7 @@ from notifier.errors import SinkError
 from notifier.events import Event
 from notifier.logs import get_logger
 from notifier.messages import Message, Wording
-from notifier.sinks.base import CheckResult
+from notifier.sinks.base import CheckResult, utcnow
 
 log = get_logger(__name__)
 
@@ -29,10 +29,6 @@ MAX_DETAILED = 200
 
 _COLOURS = {"alert": "#c62828", "warning": "#ef6c00", "info": "#1565c0", "ok": "#2e7d32"}
 _MUTED = "color:#6b7280;font-size:12px"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _message_id(events: Sequence[Event], sender: str) -> str:
@@ -125,7 +121,7 @@ class EmailSink:
         *,
         deadline: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._wording = Wording.from_settings(settings)
         self._sender = settings.email_from

@@ -12,8 +12,8 @@ Redis.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -36,7 +36,14 @@ from notifier.errors import ConfigError, NotifierError, SinkError
 from notifier.events import Event
 from notifier.logs import get_logger
 from notifier.messages import Digest, Message, Wording
-from notifier.sinks.base import CheckResult, OnOutcome, SlackState
+from notifier.sinks.base import (
+    CheckResult,
+    OnOutcome,
+    SlackState,
+    ignore_outcome,
+    retry_after_from_headers,
+    utcnow,
+)
 
 log = get_logger(__name__)
 
@@ -48,26 +55,6 @@ WEBHOOK_CHANNEL = "webhook"
 _HEADER_MAX = 150  # Block Kit limits
 _TEXT_MAX = 3000
 _FIELDS_MAX = 10
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-async def _ignore(index: int, outcome: SinkError | None) -> None:
-    return None
-
-
-def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
-    """The Retry-After header in seconds (any case; value a string or a list of them)."""
-    for key, value in (headers or {}).items():
-        if str(key).lower() == "retry-after":
-            text = value[0] if isinstance(value, list) and value else value
-            try:
-                return max(0.0, float(str(text)))
-            except ValueError:
-                return None
-    return None
 
 
 class BoundedRateLimitHandler(AsyncRateLimitErrorRetryHandler):
@@ -91,7 +78,7 @@ class BoundedRateLimitHandler(AsyncRateLimitErrorRetryHandler):
     ) -> bool:
         if response is None or response.status_code != 429:
             return False
-        wait = retry_after_seconds(response.headers)
+        wait = retry_after_from_headers(response.headers)
         # The sdk parses the header with int(); anything else must not reach it.
         return wait is not None and wait == int(wait) and wait <= self.max_wait
 
@@ -176,7 +163,7 @@ class SlackSink:
         settings: Settings,
         state: SlackState,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         timeout: float = 10.0,
         max_retry_wait: float = 10.0,
     ) -> None:
@@ -213,7 +200,7 @@ class SlackSink:
     # Sink protocol
 
     async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
-        return await self.send_each(events, _ignore)
+        return await self.send_each(events, ignore_outcome)
 
     async def send_each(
         self, events: Sequence[Event], on_outcome: OnOutcome
@@ -442,7 +429,7 @@ class SlackSink:
                 SinkError(
                     f"Slack webhook answered HTTP {answer.status_code}: "
                     f"{self._scrub(str(answer.body))[:100]}",
-                    retry_after=retry_after_seconds(answer.headers)
+                    retry_after=retry_after_from_headers(answer.headers)
                     if answer.status_code == 429
                     else None,
                 )
@@ -463,7 +450,9 @@ class SlackSink:
             data = response.data if isinstance(response.data, dict) else {}
             reason = data.get("error") or f"HTTP {response.status_code}"
             retry_after = (
-                retry_after_seconds(dict(response.headers)) if response.status_code == 429 else None
+                retry_after_from_headers(dict(response.headers))
+                if response.status_code == 429
+                else None
             )
             return SinkError(
                 f"Slack {method} failed: {self._scrub(str(reason))}", retry_after=retry_after

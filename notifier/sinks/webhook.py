@@ -16,12 +16,10 @@ import asyncio
 import binascii
 import contextlib
 import json
-import math
 import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
@@ -30,41 +28,13 @@ from notifier import __version__
 from notifier.config import Settings
 from notifier.errors import ConfigError, SinkError
 from notifier.events import Event
-from notifier.sinks.base import CheckResult, OnOutcome
+from notifier.sinks.base import CheckResult, OnOutcome, ignore_outcome, parse_retry_after
 
-__all__ = ["WebhookSink", "parse_retry_after"]
+__all__ = ["WebhookSink"]
 
 USER_AGENT = f"clickfono-notifier/{__version__}"
 # Statuses whose Retry-After is honoured (RFC 9110 §10.2.3: 503 and 3xx; RFC 6585: 429).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
-
-
-async def _ignore(index: int, outcome: SinkError | None) -> None:
-    return None
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date.
-
-    None when absent or unparseable; a date in the past gives 0.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" means UTC in RFC 5322 dates
-        when = when.replace(tzinfo=UTC)
-    reference = now or datetime.now(UTC)
-    return max(0.0, (when - reference).total_seconds())
 
 
 class WebhookSink:
@@ -145,7 +115,7 @@ class WebhookSink:
 
     async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
         """One outcome per event, in order: None when a 2xx answered, else a SinkError."""
-        return await self.send_each(events, _ignore)
+        return await self.send_each(events, ignore_outcome)
 
     async def send_each(
         self, events: Sequence[Event], on_outcome: OnOutcome

@@ -165,9 +165,3 @@ class OutboxOps(StoreBase):
                     pipe.hlen(self.keys.dead(sink))
                 flat = await pipe.execute()
         return {s: (int(flat[2 * i]), int(flat[2 * i + 1])) for i, s in enumerate(sinks)}
-
-    async def next_due(self, sink: str) -> float | None:
-        """Epoch seconds when the earliest queued event of ``sink`` is due."""
-        with redis_errors():
-            first = await self.redis.zrange(self.keys.outbox(sink), 0, 0, withscores=True)
-        return float(first[0][1]) / 1000 if first else None

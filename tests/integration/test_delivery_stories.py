@@ -30,6 +30,7 @@ from notifier.sinks import slack as slack_module
 from notifier.sinks.base import Sink
 from notifier.store import Store
 from tests.integration.conftest import SANTIAGO, Clock, record
+from tests.support.outbox import next_due
 from tests.support.process import NotifierProcess
 from tests.support.recording_sink import RecordingSink
 from tests.support.slack_fixtures import FakeSlack, SlackRequest
@@ -499,7 +500,7 @@ async def test_slack_429_with_a_long_retry_after_is_retried_later_not_lost(
     assert (report.retrying, report.delivered, report.dead) == (2, 0, 0)
     assert len(slack_api.calls("chat.postMessage")) == 1  # no hammering after the 429
     limited_at = slack_api.calls("chat.postMessage")[0].at
-    due = await stack.store.next_due("slack")
+    due = await next_due(stack.store, "slack")
     assert due is not None and due - time.time() > 0.7  # Retry-After, capped at 1 s
     assert (await worker.deliver_batch()).taken == 0
 
