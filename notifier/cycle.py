@@ -23,9 +23,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from notifier import events as ev
 from notifier.clickfono.client import Answer, ClickfonoClient
-from notifier.clickfono.models import Call, ParsedCalls, parse_calls
+from notifier.clickfono.models import Call, CallRecords, RejectedRecord, split_calls
 from notifier.config import EventFilter, Settings
-from notifier.diff import CallIndex, DiffContext, Snapshot, diff_call, fingerprints
+from notifier.diff import CallIndex, DiffContext, Snapshot, diff_call
 from notifier.errors import SourceError, SourceUnauthorized
 from notifier.events import Event, event_id
 from notifier.logs import get_logger
@@ -33,7 +33,7 @@ from notifier.store import AnswerMark, CycleState, DayChanges, Store
 from notifier.store import keys as meta_fields
 
 log = get_logger("notifier.cycle")
-_NO_CALLS = ParsedCalls((), ())  # a 204 answer
+_NO_CALLS = CallRecords(b"", (), None)  # a 204 answer
 
 Clock = Callable[[], datetime]
 
@@ -204,9 +204,28 @@ class Poller:
                 for day, keys in missing.items():
                     for key in keys:
                         indexes[day, key] = _decode_index(texts[day].get(key), key, cycle_id)
-            for day, answer, digest, calls in per_answer:
-                index = indexes[day, answer.key]
-                plans.append(_Plan.make(day, answer, digest, calls, index, alert_after, now_ts))
+            try:
+                for day, answer, digest, records in per_answer:
+                    index = indexes[day, answer.key]
+                    plans.append(
+                        _Plan.make(day, answer, digest, records, index, alert_after, now_ts)
+                    )
+            except SourceError as exc:  # a changed record that is not UTF-8
+                await self._record_source_failure(exc, state.meta, now, lease_value)
+                raise
+        for plan in plans:
+            seen += plan.count
+            rejected += len(plan.rejected)
+            for record in plan.rejected:
+                log.warning(
+                    "record_skipped",
+                    cycle=cycle_id,
+                    date=plan.day,
+                    answer=plan.answer.key,
+                    index=record.index,
+                    call=record.uuid,
+                    reason=record.reason,
+                )
         timings["index"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -246,9 +265,7 @@ class Poller:
                 else:
                     waits[call.uuid] = since
             deadline = min(waits.values()) + alert_after if waits and alert_after > 0 else None
-            day_marks[plan.answer.key] = AnswerMark(
-                plan.digest, deadline, len(plan.calls), cycle_id
-            )
+            day_marks[plan.answer.key] = AnswerMark(plan.digest, deadline, plan.count, cycle_id)
             day_indexes[plan.answer.key] = CallIndex.encode(plan.lines, waits)
         timings["diff"] = time.perf_counter() - started
 
@@ -291,13 +308,15 @@ class Poller:
         fetched: Sequence[list[Answer]],
         state: CycleState,
         now: datetime,
-    ) -> tuple[list[tuple[str, Answer, str, list[Call]]], int, int, int, list[str]]:
-        """Parse only the answers whose body (or due timers) changed since the last cycle.
+    ) -> tuple[list[tuple[str, Answer, str, CallRecords]], int, int, int, list[str]]:
+        """Split only the answers whose body (or due timers) changed since the last cycle
+        into records; ``_Plan.make`` validates those it diffs.
 
-        Returns (answers to diff, unchanged answers, rejected records, calls seen,
-        popups not found). Raises SourceMalformed for a body that is not a JSON list.
+        Returns (answers to diff, unchanged answers, rejected records (0: counted by the
+        plans), calls seen in unchanged answers, popups not found). Raises
+        SourceMalformed for a body that is not a JSON list.
         """
-        per_answer: list[tuple[str, Answer, str, list[Call]]] = []
+        per_answer: list[tuple[str, Answer, str, CallRecords]] = []
         unchanged = rejected = seen = 0
         now_ts = now.timestamp()
         listed = [(day, a) for day, answers in zip(day_keys, fetched, strict=True) for a in answers]
@@ -309,20 +328,8 @@ class Poller:
                 unchanged += 1
                 seen += mark.calls
                 continue
-            parsed = parse_calls(answer.body) if answer.status == 200 else _NO_CALLS
-            for record in parsed.rejected:
-                log.warning(
-                    "record_skipped",
-                    cycle=cycle_id,
-                    date=day,
-                    answer=answer.key,
-                    index=record.index,
-                    call=record.uuid,
-                    reason=record.reason,
-                )
-            rejected += len(parsed.rejected)
-            seen += len(parsed.calls)
-            per_answer.append((day, answer, digest, list(parsed.calls)))
+            records = split_calls(answer.body) if answer.status == 200 else _NO_CALLS
+            per_answer.append((day, answer, digest, records))
         for popup in missing_popups:
             log.error(
                 "popup_not_found", cycle=cycle_id, popup=popup, hint="check CLICKFONO_POPUP_UUIDS"
@@ -403,20 +410,32 @@ class Poller:
 
 @dataclass(slots=True)
 class _Plan:
-    """One answer to diff: its calls, their fingerprints, and which of them to diff."""
+    """One answer to diff: the calls to diff, and the fingerprints of its new index.
+
+    A record's fingerprint is the hash of its raw JSON (``CallRecords.fingerprints``).
+    A record whose fingerprint is in the answer's index was validated and diffed as it
+    is now, and would diff to nothing unless its queue alert is due: it is not even
+    validated. Invalid records never enter the index, so they are validated (and
+    reported) every cycle, as before.
+    """
 
     day: str
     answer: Answer
     digest: str
     calls: Sequence[Call]
-    lines: list[str]
+    """The calls to load and diff."""
+    lines: Sequence[str]
+    """The fingerprints of the answer's valid records, for the stored index."""
     seen: AbstractSet[str]
-    """The lines of this answer, for the next cycle's index (kept in memory)."""
-    selected: list[int]
-    """Positions in ``calls`` of the calls to load and diff."""
+    """The same, for the next cycle's index (kept in memory)."""
+    selected: range
+    """Positions in ``calls`` of the calls to diff: all of them."""
     waits: dict[str, float]
     """Pending waits carried over from the index; updated with the diffed calls, it
     becomes the new index's."""
+    count: int
+    """The answer's valid records."""
+    rejected: tuple[RejectedRecord, ...]
 
     @classmethod
     def make(
@@ -424,30 +443,62 @@ class _Plan:
         day: str,
         answer: Answer,
         digest: str,
-        calls: Sequence[Call],
+        records: CallRecords,
         index: CallIndex | None,
         alert_after: float,
         now_ts: float,
     ) -> _Plan:
-        lines = fingerprints(calls)
-        # Line -> position of its (last) call. Its keys are the set of lines, compared in C
-        # with the index's; equal lines of one answer are one call listed twice, and
-        # diffing it once gives the same snapshot and events.
-        positions = dict(zip(lines, range(len(lines)), strict=True))
-        seen = positions.keys()
-        if index is None:
-            return cls(day, answer, digest, calls, lines, seen, list(range(len(calls))), {})
-        selected = sorted(positions[line] for line in seen - index.lines)
-        waits = dict(index.waits)
-        due = index.due(alert_after, now_ts)
+        """Raises SourceMalformed when a record to validate is not UTF-8."""
+        total = len(records)
+        lines = records.fingerprints()
+        # Fingerprint -> position of its (last) record. Its keys are the set of lines,
+        # compared in C with the index's.
+        positions = dict(zip(lines, range(total), strict=True)) if lines is not None else {}
+        chosen: Sequence[int]
+        if index is None or lines is None:
+            chosen = range(total)  # a baseline, or a body without raw records: all of it
+        else:
+            new = positions.keys() - index.lines
+            if len(positions) == total:
+                chosen = sorted(positions[line] for line in new)
+            else:  # a record listed twice: each copy is validated (or rejected) as before
+                chosen = [i for i, line in enumerate(lines) if line in new]
+        waits = dict(index.waits) if index is not None else {}
+        due = index.due(alert_after, now_ts) if index is not None else set()
+        extra: set[int] = set()
         if due:
             # Due waits of calls no longer in the answer are dropped: their snapshots
             # stay, and are diffed as usual if the call comes back.
             waits = {u: since for u, since in waits.items() if u not in due}
-            chosen = set(selected)
-            selected += [i for i, c in enumerate(calls) if c.uuid in due and i not in chosen]
-            selected.sort()
-        return cls(day, answer, digest, calls, lines, seen, selected, waits)
+            extra = set(records.may_hold(due)).difference(chosen)
+        wanted = sorted(extra.union(chosen)) if extra else chosen
+        parsed = records.validate(wanted)
+        calls: Sequence[Call] = parsed.calls
+        if extra:  # keep, of the unchanged records read for their uuid, the due calls
+            bad = {r.index for r in parsed.rejected}
+            valid = [i for i in wanted if i not in bad]
+            calls = [
+                c for i, c in zip(valid, calls, strict=True) if i not in extra or c.uuid in due
+            ]
+        seen: AbstractSet[str] = positions.keys()
+        kept: Sequence[str] = lines or []
+        if parsed.rejected and lines is not None:
+            # Not in the index, so that they are validated and reported again next cycle.
+            refused = {lines[r.index] for r in parsed.rejected}
+            seen = seen - refused
+            kept = [line for line in lines if line not in refused]
+        return cls(
+            day,
+            answer,
+            digest,
+            calls,
+            kept,
+            seen,
+            range(len(calls)),
+            waits,
+            total - len(parsed.rejected),
+            parsed.rejected,
+        )
 
 
 @contextmanager
