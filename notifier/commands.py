@@ -149,6 +149,7 @@ async def check(settings: Settings) -> int:
                 result = await sink.check()
                 rows.append((f"sink {result.name}", result.ok, result.detail))
             except Exception as exc:  # a probe failing in an unexpected way is still a row
+                log.error("check_probe_crashed", sink=sink.name, exc_info=exc)
                 rows.append((f"sink {sink.name}", False, f"{type(exc).__name__}"))
         if not app.sinks:
             rows.append(

@@ -11,7 +11,6 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 
 from notifier import metrics
 from notifier.clickfono.client import ClickfonoClient
@@ -19,6 +18,7 @@ from notifier.config import Settings
 from notifier.cycle import Poller
 from notifier.delivery import DeliveryWorker
 from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
+from notifier.health import Health, serve_health
 from notifier.logs import get_logger
 from notifier.sinks.base import Sink
 from notifier.store import Store
@@ -61,15 +61,6 @@ def replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-@dataclass
-class Health:
-    """What /healthz and /readyz report; updated by the daemon's tasks."""
-
-    heartbeat: float = 0.0
-    ready: bool = False
-    reason: str = "no successful cycle yet"
-
-
 class Daemon:
     """``clickfono-notifier run``: one replica. Several may share one Redis."""
 
@@ -99,7 +90,7 @@ class Daemon:
             )
             for sink in self.sinks
         ]
-        self.health = Health()
+        self.health = Health(alive=self.alive)
         self.lease_value: str | None = None
         self.failures = 0
         self._wake = asyncio.Event()
@@ -176,7 +167,7 @@ class Daemon:
         except Exception as exc:  # a bug must not stop the alerts; nothing was committed
             self.failures += 1
             metrics.POLLS.labels("error").inc()
-            log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}")
+            log.error("cycle_crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
             return False
         self.failures = 0
         elapsed = time.perf_counter() - started
@@ -271,18 +262,16 @@ class Daemon:
             return
         # A task died of a bug: stop the replica so the orchestrator restarts it.
         exc = task.exception()
-        log.error("task_crashed", task=name, error=f"{type(exc).__name__}: {exc}")
+        log.error("task_crashed", task=name, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         self.crashed = True
         stop.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down within a few seconds."""
-        from notifier.health import serve_health
-
         self.health.heartbeat = time.monotonic()
         server = None
         if self.settings.notifier_http_port:
-            server = await serve_health(self, HEALTH_HOST, self.settings.notifier_http_port)
+            server = await serve_health(self.health, HEALTH_HOST, self.settings.notifier_http_port)
             self.http_port = server.sockets[0].getsockname()[1]
         log.info(
             "started",

@@ -112,7 +112,12 @@ class DeliveryWorker:
                 )
             raise
         except Exception as exc:  # a sink bug must not lose events: treat as a failed send
-            log.error("sink_crashed", sink=self.sink.name, error=f"{type(exc).__name__}: {exc}")
+            log.error(
+                "sink_crashed",
+                sink=self.sink.name,
+                error=f"{type(exc).__name__}: {exc}",
+                exc_info=exc,
+            )
             error = SinkError(f"sink raised {type(exc).__name__}")
             outcomes = [None if q.event.id in acked else error for q in taken]
         finally:

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from notifier import metrics
 
-if TYPE_CHECKING:
-    from notifier.daemon import Daemon
+
+def _never_alive() -> bool:
+    return False
+
+
+@dataclass
+class Health:
+    """What /healthz and /readyz report; the daemon's tasks keep it current."""
+
+    alive: Callable[[], bool] = _never_alive
+    """True while the poll loop runs and the event loop keeps its heartbeat fresh."""
+    heartbeat: float = 0.0
+    ready: bool = False
+    reason: str = "no successful cycle yet"
+
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
@@ -27,23 +41,23 @@ def _response(status: int, body: bytes, content_type: str = "text/plain; charset
     return head.encode() + body
 
 
-def route(daemon: Daemon, method: str, path: str) -> bytes:
+def route(health: Health, method: str, path: str) -> bytes:
     path = path.split("?", 1)[0]
     if method not in ("GET", "HEAD"):
         return _response(405, b"method not allowed\n")
     if path == "/healthz":
-        alive = daemon.alive()
+        alive = health.alive()
         return _response(200 if alive else 503, b"ok\n" if alive else b"poll loop stopped\n")
     if path == "/readyz":
-        ready = daemon.health.ready
-        return _response(200 if ready else 503, (daemon.health.reason + "\n").encode())
+        ready = health.ready
+        return _response(200 if ready else 503, (health.reason + "\n").encode())
     if path == "/metrics":
         return _response(200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
     return _response(404, b"not found\n")
 
 
 async def _handle(
-    daemon: Daemon, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    health: Health, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     try:
         async with asyncio.timeout(5):
@@ -52,7 +66,7 @@ async def _handle(
                 pass  # headers are not needed
         parts = request.decode("latin-1").split()
         reply = (
-            route(daemon, parts[0], parts[1])
+            route(health, parts[0], parts[1])
             if len(parts) >= 2
             else _response(405, b"bad request\n")
         )
@@ -66,5 +80,5 @@ async def _handle(
             await writer.wait_closed()
 
 
-async def serve_health(daemon: Daemon, host: str, port: int) -> asyncio.Server:
-    return await asyncio.start_server(lambda r, w: _handle(daemon, r, w), host, port)
+async def serve_health(health: Health, host: str, port: int) -> asyncio.Server:
+    return await asyncio.start_server(lambda r, w: _handle(health, r, w), host, port)

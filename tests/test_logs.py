@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -105,3 +106,37 @@ def test_console_format_renders_without_json(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert "cycle" in err and "calls=3" in err and "abc" not in err
     structlog.reset_defaults()
+
+
+async def test_a_sink_bug_logs_its_traceback_as_one_json_field(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rendering bug in the email sink is logged with its traceback inside one JSON line,
+    phone numbers in it masked, instead of only ``(KeyError)``."""
+    from notifier.config import load_settings
+    from notifier.events import Event
+    from notifier.sinks import email as email_sink
+    from tests.support.samples import SPEC_CALL
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("missing wording for +56987654321")
+
+    monkeypatch.setattr(email_sink, "compose", broken)
+    settings = load_settings(
+        {
+            "CLICKFONO_TOKEN": "t",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": "9",
+            "EMAIL_FROM": "a@example.com",
+            "EMAIL_TO": "b@example.com",
+        }
+    )
+    sink = email_sink.EmailSink(settings)
+    event = Event("call.spam", "evt_1", datetime.now(UTC), call=SPEC_CALL)
+    [outcome] = await sink.send([event])
+    assert outcome is not None and "KeyError" in str(outcome)
+    err = capsys.readouterr().err
+    records = [json.loads(line) for line in err.splitlines() if line]  # every line is JSON
+    [failed] = [r for r in records if r["event"] == "email_send_failed"]
+    assert "Traceback" in failed["exception"] and "def broken" not in failed["exception"]
+    assert "in broken" in failed["exception"] and "+56987654321" not in err

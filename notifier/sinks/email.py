@@ -157,7 +157,14 @@ class EmailSink:
                 await aiosmtplib.send(mail, **self._smtp_options())
         except Exception as exc:  # never raise for a delivery failure
             error = self._failure(exc)
-            log.warning("email_send_failed", error=str(error), count=len(events))
+            # Only a bug (not an SMTP or network failure) needs its traceback.
+            expected = isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError)
+            log.warning(
+                "email_send_failed",
+                error=str(error),
+                count=len(events),
+                exc_info=None if expected else exc,
+            )
             return [error] * len(events)
         return [None] * len(events)
 

@@ -317,7 +317,7 @@ class SlackSink:
         try:
             return await attempt
         except Exception as exc:
-            log.error("slack_send_crashed", channel=channel, error=type(exc).__name__)
+            log.error("slack_send_crashed", channel=channel, error=type(exc).__name__, exc_info=exc)
             return SinkError(f"Slack sink error ({type(exc).__name__})")
 
     async def _post_digest(self, channel: str, batch: list[Event]) -> SinkError | None:

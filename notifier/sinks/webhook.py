@@ -28,9 +28,12 @@ from notifier import __version__
 from notifier.config import Settings
 from notifier.errors import ConfigError, SinkError
 from notifier.events import Event
+from notifier.logs import get_logger
 from notifier.sinks.base import CheckResult, OnOutcome, ignore_outcome, parse_retry_after
 
 __all__ = ["WebhookSink"]
+
+log = get_logger(__name__)
 
 USER_AGENT = f"clickfono-notifier/{__version__}"
 # Statuses whose Retry-After is honoured (RFC 9110 §10.2.3: 503 and 3xx; RFC 6585: 429).
@@ -200,4 +203,5 @@ class WebhookSink:
         except httpx.HTTPError as exc:
             return SinkError(f"webhook unreachable: {type(exc).__name__}")
         except Exception as exc:  # never raise for a delivery failure
+            log.error("webhook_request_crashed", error=type(exc).__name__, exc_info=exc)
             return SinkError(f"webhook request failed: {type(exc).__name__}")
