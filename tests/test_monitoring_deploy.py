@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -298,10 +298,11 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def daemon(
+def daemon_factory(
     simulator: Simulator, redis_url: str, receiver: WebhookReceiver
-) -> Iterator[NotifierProcess]:
-    """``clickfono-notifier run`` against the simulator (three calls today) and a webhook."""
+) -> Iterator[Callable[[str], NotifierProcess]]:
+    """Starts ``clickfono-notifier run`` with a token against the simulator (three calls
+    today, token ``test-token``) and a webhook; kills them at the end."""
     now = datetime.now(UTC)
     today = now.astimezone(SANTIAGO).date().isoformat()
     simulator.set_calls(
@@ -312,9 +313,11 @@ def daemon(
             make_record(uuid="m3", status="SPAM", call_at=now),
         ],
     )
-    process = NotifierProcess(
-        {
-            "CLICKFONO_TOKEN": "test-token",
+    started: list[NotifierProcess] = []
+
+    def start(token: str) -> NotifierProcess:
+        env = {
+            "CLICKFONO_TOKEN": token,
             "CLICKFONO_BASE_URL": simulator.base_url,
             "REDIS_URL": redis_url,
             "NOTIFIER_REDIS_PREFIX": "monitoring",
@@ -322,30 +325,37 @@ def daemon(
             "NOTIFIER_LEASE_TTL": "3",
             "WEBHOOK_URL": receiver.url,
             "WEBHOOK_SECRET": WEBHOOK_TEST_SECRET,
-        },
-        name="monitoring",
-    )
+        }
+        process = NotifierProcess(env, name="monitoring")
+        started.append(process)
+        return process.start()
+
     try:
-        yield process.start()
+        yield start
     finally:
-        process.kill()
+        for process in started:
+            process.kill()
+
+
+def scraped(process: NotifierProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples /metrics serves now (none when the process does not answer)."""
+    try:
+        return samples(process.text("/metrics"))
+    except httpx.HTTPError:
+        return {}
 
 
 @pytest.mark.slow
 def test_a_running_daemon_exports_every_metric_the_dashboard_and_rules_name(
-    daemon: NotifierProcess,
+    daemon_factory: Callable[[str], NotifierProcess],
 ) -> None:
     """A real ``run`` serves every clickfono_* metric the dashboard and the alert rules
     query, and its health gauges describe a ready leader."""
+    daemon = daemon_factory("test-token")
     wait_for(lambda: daemon.get("/readyz") == 200, timeout=20, message="the daemon to be ready")
-
-    def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        try:
-            return samples(daemon.text("/metrics"))
-        except httpx.HTTPError:
-            return {}
-
-    wait_for(lambda: scraped().get(("clickfono_ready", ())) == 1.0, message="clickfono_ready 1")
+    wait_for(
+        lambda: scraped(daemon).get(("clickfono_ready", ())) == 1.0, message="clickfono_ready 1"
+    )
     exposition = daemon.text("/metrics")
     missing = {n: w for n, w in referenced_metrics().items() if n not in exported_names(exposition)}
     assert not missing, f"named by the dashboard or rules but not served: {missing}"
@@ -357,6 +367,33 @@ def test_a_running_daemon_exports_every_metric_the_dashboard_and_rules_name(
     assert values[("clickfono_dead_letters", (("sink", "webhook"),))] == 0.0
     assert values[("clickfono_sink_failing", (("sink", "webhook"),))] == 0.0
     assert values[("clickfono_cycle_duration_seconds_count", ())] >= 1
+
+
+@pytest.mark.slow
+def test_a_rejected_token_shows_in_the_gauges_the_alerts_read(
+    daemon_factory: Callable[[str], NotifierProcess],
+) -> None:
+    """With a token Clickfono rejects, a real ``run`` reports not ready, source state
+    unauthorized, and a last-success age that grows: what TokenRejected, NotReady and
+    NoSuccessfulCycle alert on."""
+    daemon = daemon_factory("wrong-token")
+    wait_for(
+        lambda: (
+            scraped(daemon).get(("clickfono_source_state", (("state", "unauthorized"),))) == 1.0
+        ),
+        timeout=20,
+        message="source state unauthorized",
+    )
+    values = scraped(daemon)
+    assert values[("clickfono_source_state", (("state", "ok"),))] == 0.0
+    assert values[("clickfono_ready", ())] == 0.0
+    assert daemon.get("/readyz") == 503
+    first_age = values[("clickfono_last_success_age_seconds", ())]
+    wait_for(
+        lambda: scraped(daemon).get(("clickfono_last_success_age_seconds", ()), 0) > first_age + 1,
+        message="the last-success age to grow",
+    )
+    assert values[("clickfono_polls_total", (("result", "unauthorized"),))] >= 1
 
 
 if __name__ == "__main__":
