@@ -30,7 +30,7 @@ from notifier.messages import Wording, digest, render, thread_note
 from notifier.sinks.console import ConsoleSink
 from notifier.sinks.email import compose
 from notifier.events import REGISTRY
-from notifier.sinks.slack import digest_blocks, message_blocks
+from notifier.sinks.slack_blocks import digest_blocks, message_blocks
 
 # Tuesday 24 November 2026, 10:05:09 in Santiago (UTC-3, summer time).
 NOW = datetime(2026, 11, 24, 13, 5, 9, tzinfo=UTC)
