@@ -40,6 +40,9 @@ from notifier.events import ALERT_TYPES, PUBLIC_TYPES
 from notifier.hours import BusinessCalendar, WeeklySchedule, holiday_checker, parse_business_hours
 
 ALERT_EVENTS = ",".join(ALERT_TYPES)
+DEFAULT_EVENTS = ALERT_EVENTS + ",notifier.source_*,report.*"
+"""SPEC.md's SLACK_EVENTS/EMAIL_EVENTS default: the alerts, Clickfono episodes (agents must
+know when alerts have stopped) and reports (sent only when enabled)."""
 EVENT_TYPES = PUBLIC_TYPES
 """Every type a ``*_EVENTS`` filter may name (from the registry in events.py)."""
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -175,7 +178,7 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
     slack_channel_by_popup: str = ""
-    slack_events: str = ALERT_EVENTS
+    slack_events: str = DEFAULT_EVENTS
     slack_storm_threshold: Annotated[int, Field(ge=1)] = 20
 
     smtp_host: str = ""
@@ -185,14 +188,14 @@ class Settings(BaseSettings):
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     email_from: str = ""
     email_to: CsvList = ()
-    email_events: str = ALERT_EVENTS
+    email_events: str = DEFAULT_EVENTS
 
     webhook_url: SecretStr = SecretStr("")
     webhook_secret: SecretStr = SecretStr("")
     webhook_events: str = "*"
 
     apprise_urls: SecretStr = SecretStr("")
-    apprise_events: str = ALERT_EVENTS
+    apprise_events: str = DEFAULT_EVENTS
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"

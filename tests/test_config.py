@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.config import ALERT_EVENTS, EVENT_TYPES, Settings, load_settings
+from notifier.config import ALERT_EVENTS, DEFAULT_EVENTS, EVENT_TYPES, Settings, load_settings
 from notifier.errors import ConfigError
 from notifier.sinks import sink_filter
 
@@ -72,7 +72,8 @@ SPEC_DEFAULTS = [
     ("SLACK_CHANNEL_BY_POPUP", ""),
     (
         "SLACK_EVENTS",
-        "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long",
+        "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long,"
+        "notifier.source_*,report.*",
     ),
     ("SLACK_STORM_THRESHOLD", "20"),
     ("SMTP_HOST", ""),
@@ -84,7 +85,8 @@ SPEC_DEFAULTS = [
     ("EMAIL_TO", ""),
     (
         "EMAIL_EVENTS",
-        "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long",
+        "call.spam,call.attempts_exhausted,call.outside_business_hours,call.queued_too_long,"
+        "notifier.source_*,report.*",
     ),
     ("WEBHOOK_URL", ""),
     ("WEBHOOK_SECRET", ""),
@@ -101,10 +103,10 @@ def test_default_matches_spec(variable: str, default: str) -> None:
     assert as_env_text(getattr(settings, variable.lower())) == default
 
 
-def test_alert_events_constant_matches_spec() -> None:
-    """ALERT_EVENTS is SPEC.md's default for SLACK_EVENTS and names only known types."""
-    assert dict(SPEC_DEFAULTS)["SLACK_EVENTS"] == ALERT_EVENTS
-    assert set(ALERT_EVENTS.split(",")) <= set(EVENT_TYPES)
+def test_default_events_constant_matches_spec() -> None:
+    """DEFAULT_EVENTS is SPEC.md's default for SLACK_EVENTS and starts with the four alerts."""
+    assert dict(SPEC_DEFAULTS)["SLACK_EVENTS"] == DEFAULT_EVENTS
+    assert DEFAULT_EVENTS.startswith(ALERT_EVENTS + ",")
 
 
 def test_token_is_required() -> None:
@@ -202,11 +204,18 @@ def test_event_filters(
 
 
 def test_default_event_filters() -> None:
-    """By default Slack and email get the four alerts only; the webhook gets everything."""
+    """By default Slack and email get the alerts, Clickfono episodes and reports; the
+    webhook gets everything."""
     settings = settings_with()
-    alerts = set(ALERT_EVENTS.split(","))
+    admitted = {
+        *ALERT_EVENTS.split(","),
+        "notifier.source_unauthorized",
+        "notifier.source_unavailable",
+        "notifier.source_recovered",
+        "report.daily_summary",
+    }
     for sink in ("slack", "email"):
-        assert {t for t in EVENT_TYPES if sink_filter(settings, sink).admits(t)} == alerts
+        assert {t for t in EVENT_TYPES if sink_filter(settings, sink).admits(t)} == admitted
     assert all(sink_filter(settings, "webhook").admits(t) for t in EVENT_TYPES)
 
 

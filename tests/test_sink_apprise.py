@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from notifier import logs
-from notifier.config import ALERT_EVENTS, load_settings
+from notifier.config import DEFAULT_EVENTS, load_settings
 from notifier.delivery import DeliveryWorker
 from notifier.errors import ConfigError, SinkError
 from notifier.events import Event, event_id
@@ -343,7 +343,7 @@ def test_apprise_urls_build_one_sink_per_url_with_apprise_events(
     settings = load_settings(
         {"CLICKFONO_TOKEN": "t0ken-value", "APPRISE_URLS": f"{json_url(first)}, {form_url(second)}"}
     )
-    assert settings.apprise_events == ALERT_EVENTS
+    assert settings.apprise_events == DEFAULT_EVENTS
     sinks = build_sinks(settings, None)  # type: ignore[arg-type]
     try:
         names = [s.name for s in sinks]
