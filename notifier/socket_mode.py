@@ -339,6 +339,8 @@ class SocketModeListener:
         self._unhealthy_since = None
         self._session, self._session_since = self._client.current_session, time.monotonic()
         log.info("slack_socket_connected", reason=reason)
+        if any(self._session is s for s in self._greeted):
+            self._set_connected(await self._client.is_connected())
         with contextlib.suppress(Exception):  # the #1701 nudge; failing it changes nothing
             assert self._web is not None
             await asyncio.wait_for(self._web.auth_test(), self.connect_timeout)
@@ -391,6 +393,8 @@ class SocketModeListener:
             # Sessions are remembered, not clients: the hello of a new client arrives
             # while _open() is still waiting for its connect().
             self._greeted = [*self._greeted[-3:], client.current_session]
+            if client is self._client and client is not None:
+                self._set_connected(await client.is_connected())
             return
         envelope_id = message.get("envelope_id")
         if not isinstance(envelope_id, str):

@@ -212,6 +212,18 @@ async def test_dropped_connection_is_reopened(fake: FakeSlackSocket) -> None:
     assert second.id > first.id
 
 
+async def test_refresh_requested_is_followed_without_the_watchdog(fake: FakeSlackSocket) -> None:
+    """Slack's refresh_requested is handled by the SDK itself; clicks keep working."""
+    async with running(fake) as (listener, clicks, _states):
+        await connected(listener)
+        first = await fake.wait_for_connection()
+        await fake.send_disconnect("refresh_requested")
+        second = await fake.wait_for_connection(newer_than=first.id)
+        await fake.click("clickfono.claim", UUID, connection=second)
+        await async_wait_for(lambda: clicks, message="click on the refreshed connection")
+    assert listener.reconnects == 0
+
+
 async def test_watchdog_replaces_a_silent_connection_the_sdk_gave_up_on(
     fake: FakeSlackSocket,
 ) -> None:
