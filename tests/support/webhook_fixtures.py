@@ -18,12 +18,21 @@ for one ``webhook-id``:
 the rest (``check()``'s HEAD). ``receiver.accepted_ids()`` are the ``webhook-id`` values
 answered with a 2xx. ``stop()`` refuses connections (open keep-alive connections
 included) and ``start()`` serves again on the same port, for outage stories.
+
+The published contract is enforced on every receiver: each POST that carries a
+``webhook-id`` (what the webhook sink sends) has its headers and JSON body validated with
+``jsonschema`` against the OpenAPI document ``notifier.schema`` generates (the one
+committed as docs/webhooks.openapi.json). Violations are kept on the ``Delivery``
+(``contract_errors``), and the autouse fixture ``webhook_contract_check`` fails any test
+whose receivers got a payload outside the contract; a test that sends one on purpose
+takes them with ``receiver.expect_contract_violations()``.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import socket
@@ -45,6 +54,8 @@ __all__ = [
     "WEBHOOK_TEST_SECRET",
     "Delivery",
     "WebhookReceiver",
+    "contract_errors",
+    "webhook_contract_check",
     "webhook_receiver",
 ]
 
@@ -76,6 +87,8 @@ class Delivery:
     """The HTTP status answered; None when no answer was sent."""
     received_at: float
     """``time.monotonic()`` at arrival."""
+    contract_errors: tuple[str, ...] = ()
+    """Where the request breaks the published webhook contract (empty: it conforms)."""
 
     @property
     def webhook_id(self) -> str | None:
@@ -90,6 +103,74 @@ class Delivery:
     def accepted(self) -> bool:
         """Answered with a 2xx: the sender may count it as delivered."""
         return self.status is not None and 200 <= self.status < 300
+
+
+@functools.cache
+def _contract() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Per event type a body validator, and the header parameters, from notifier.schema."""
+    from jsonschema import Draft202012Validator
+
+    from notifier.schema import DIALECT, build_document
+
+    document = build_document()
+    bodies: dict[str, Any] = {}
+    for event_type, operation in document["webhooks"].items():
+        post = operation["post"]
+        ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        root = {"$schema": DIALECT, "components": document["components"], "$ref": ref}
+        bodies[event_type] = Draft202012Validator(
+            root, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
+    headers = list(document["components"]["parameters"].values())
+    header_checks = {h["name"]: Draft202012Validator(h["schema"]) for h in headers}
+    return bodies, header_checks, headers
+
+
+def contract_errors(headers: dict[str, str], body: bytes) -> tuple[str, ...]:
+    """Where a webhook request (lower-cased headers, raw body) breaks the published
+    contract: one line per problem, empty when it conforms."""
+    bodies, header_checks, parameters = _contract()
+    problems: list[str] = []
+    for parameter in parameters:
+        name = parameter["name"]
+        value = headers.get(name)
+        if value is None:
+            if parameter["required"]:
+                problems.append(f"header {name}: missing")
+            continue
+        for error in header_checks[name].iter_errors(value):
+            problems.append(f"header {name}: {error.message}")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return (*problems, "body: not JSON")
+    event_type = payload.get("type") if isinstance(payload, dict) else None
+    validator = bodies.get(event_type) if isinstance(event_type, str) else None
+    if validator is None:
+        return (*problems, f"body: type {event_type!r} is not in the contract")
+    for error in sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+        problems.append(f"{event_type} {where}: {error.message}")
+    return tuple(problems)
+
+
+_VIOLATIONS: list[str] = []
+"""Contract violations seen by any receiver during the current test."""
+_VIOLATIONS_LOCK = threading.Lock()
+
+
+@pytest.fixture(autouse=True)
+def webhook_contract_check() -> Iterator[None]:
+    """Fails a test whose webhook receivers got a payload outside the published contract."""
+    with _VIOLATIONS_LOCK:
+        _VIOLATIONS.clear()
+    yield
+    with _VIOLATIONS_LOCK:
+        found = list(_VIOLATIONS)
+        _VIOLATIONS.clear()
+    if found:
+        shown = "; ".join(found[:5]) + (f"; … {len(found) - 5} more" if len(found) > 5 else "")
+        pytest.fail(f"webhook payloads outside docs/webhooks.openapi.json: {shown}")
 
 
 @dataclass(slots=True)
@@ -315,6 +396,15 @@ class WebhookReceiver:
             self._deliveries.clear()
             self._max_in_flight = self._in_flight
 
+    def expect_contract_violations(self) -> list[str]:
+        """The contract violations this receiver saw, taken off the end-of-test check."""
+        mine = [e for d in self.deliveries for e in d.contract_errors]
+        with _VIOLATIONS_LOCK:
+            for error in mine:
+                if error in _VIOLATIONS:
+                    _VIOLATIONS.remove(error)
+        return mine
+
     def wait_for_alerts(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Block until at least ``count`` alerts arrived (fails after ``timeout``)."""
         wait_for(lambda: len(self.alerts) >= count, timeout, message=f"{count} webhook alerts")
@@ -363,6 +453,12 @@ class WebhookReceiver:
             except ValueError:
                 payload = None
             verified, error = self._verify(body, headers)
+            checked: tuple[str, ...] = ()
+            if handler.command == "POST" and "webhook-id" in headers:
+                checked = contract_errors(headers, body)
+                if checked:
+                    with _VIOLATIONS_LOCK:
+                        _VIOLATIONS.extend(checked)
             behaviour = self._choose(headers.get("webhook-id"))
             status: int | None = None
             outcome = "answered"
@@ -373,7 +469,7 @@ class WebhookReceiver:
             self._record(
                 Delivery(
                     handler.command, handler.path, headers, body, payload, verified, error,
-                    outcome, status, arrived,
+                    outcome, status, arrived, checked,
                 )
             )  # fmt: skip
             self._act(handler, behaviour)
