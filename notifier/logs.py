@@ -1,14 +1,23 @@
-"""structlog set-up. Redaction is a processor, so no call site has to remember it."""
+"""Structured logs on stderr, one JSON object per line. Redaction is applied to every
+line in one place, so no call site has to remember it.
+
+JSON lines (the default) are written here directly, field for field as structlog's
+JSONRenderer wrote them: ``{...fields, "event", "level", "timestamp"}``. structlog
+(and, through it, rich) is imported only for ``LOG_FORMAT=console``: a ``once`` run
+from a CronJob would otherwise spend a tenth of its time importing them.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+import traceback
+from collections.abc import Callable, Iterable, MutableMapping
+from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
-
-import structlog
 
 # Phone numbers as Clickfono sends them: 9 to 15 digits, maybe a leading +.
 # Not inside a word, a dotted number or a dashed uuid group.
@@ -71,15 +80,123 @@ class _CurrentStderr:
 _STDERR = _CurrentStderr()
 
 
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _exc_info(value: Any) -> _ExcInfo | None:
+    """``exc_info=`` as structlog read it: an exception, True (the one being handled),
+    a ``sys.exc_info()`` tuple, or nothing."""
+    if isinstance(value, BaseException):
+        return (type(value), value, value.__traceback__)
+    if isinstance(value, tuple):
+        return value if value and value[0] is not None else None
+    if value:
+        info = sys.exc_info()
+        return info if info[0] is not None else None
+    return None
+
+
+def _format_exception(info: _ExcInfo) -> str:
+    return "".join(traceback.format_exception(*info)).rstrip("\n")
+
+
+def _json_line(event_dict: MutableMapping[str, Any]) -> str:
+    info = _exc_info(event_dict.pop("exc_info", None))
+    if info is not None:
+        event_dict["exception"] = _format_exception(info)
+    redact(None, "", event_dict)
+    return json.dumps(event_dict, default=repr)
+
+
+def _write_json(level: str, event: str, fields: dict[str, Any]) -> None:
+    fields["event"] = event
+    fields["level"] = level
+    fields["timestamp"] = _timestamp()
+    _STDERR.write(_json_line(fields) + "\n")
+    _STDERR.flush()
+
+
+class _Config:
+    threshold = _LEVELS["info"]
+    write: Callable[[str, str, dict[str, Any]], None] = staticmethod(_write_json)
+
+
+class Logger:
+    """What ``get_logger`` returns: ``log.info("event", field=value, ...)``.
+
+    ``exc_info=`` (an exception, or True inside ``except``) adds the traceback as the
+    ``exception`` field."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _log(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        if _LEVELS[level] >= _Config.threshold:
+            _Config.write(level, event, fields)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log("debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log("info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log("warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log("error", event, fields)
+
+    def critical(self, event: str, **fields: Any) -> None:
+        self._log("critical", event, fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        fields.setdefault("exc_info", True)
+        self._log("error", event, fields)
+
+
+class _JsonFormatter(logging.Formatter):
+    """Records of libraries that use stdlib logging (stamina, slack-sdk), as JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _json_line(
+            {
+                "event": record.getMessage(),
+                "level": record.levelname.lower(),
+                "timestamp": _timestamp(),
+                "exc_info": record.exc_info,
+            }
+        )
+
+
 def configure(level: str = "info", fmt: str = "json") -> None:
     """Send structured logs to stderr as JSON (default) or coloured console lines."""
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        if fmt == "console"
-        else structlog.processors.JSONRenderer()
-    )
+    _Config.threshold = _LEVELS[level.lower()]
+    formatter: logging.Formatter
+    if fmt == "console":
+        formatter = _configure_structlog(level)
+    else:
+        _Config.write = _write_json
+        formatter = _JsonFormatter()
+    handler = logging.StreamHandler(_STDERR)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
+def _configure_structlog(level: str) -> logging.Formatter:
+    """Console lines through structlog's dev renderer (imported only here)."""
+    import structlog
+
+    renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
@@ -87,24 +204,21 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     ]
     structlog.configure(
         processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level.lower()]),
         logger_factory=structlog.PrintLoggerFactory(file=_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    # Libraries that use stdlib logging (stamina, slack-sdk) go through the same redaction.
-    handler = logging.StreamHandler(_STDERR)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        )
+    logger = structlog.get_logger()
+
+    def write(level: str, event: str, fields: dict[str, Any]) -> None:
+        getattr(logger, level)(event, **fields)
+
+    _Config.write = write
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
 
 
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+def get_logger(name: str) -> Logger:
+    return Logger(name)
