@@ -44,7 +44,7 @@ from notifier.sinks.base import (
     retry_after_from_headers,
     utcnow,
 )
-from notifier.sinks.slack_blocks import digest_blocks, message_blocks
+from notifier.sinks.slack_blocks import digest_blocks, message_blocks, message_text
 
 log = get_logger(__name__)
 
@@ -270,7 +270,7 @@ class SlackSink:
     async def _post_event(self, channel: str, event: Event) -> SinkError | None:
         message = messages.render(event, self._wording)
         blocks = message_blocks(message)
-        text = message.plain_text()
+        text = message_text(message)
         call_uuid = event.call_uuid if self._web is not None else None
         try:
             parent = await self._state.get_thread(channel, call_uuid) if call_uuid else None
@@ -320,7 +320,7 @@ class SlackSink:
             await self._web.chat_update(
                 channel=channel,
                 ts=ts,
-                text=message.plain_text(),
+                text=message_text(message),
                 blocks=message_blocks(message, extra_note=note),
             )
         except NotifierError as exc:  # StoreError: Redis is down, nothing was updated

@@ -73,3 +73,8 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
     notes = [_escape(digest.more)] if digest.more else []
     blocks.append(_context(*notes, _escape(digest.note)))
     return blocks
+
+
+def message_text(message: Message) -> str:
+    """The post's ``text`` (notifications, screen readers): escaped like the blocks."""
+    return _escape(message.plain_text())
