@@ -24,9 +24,10 @@ RUNNING_OR_CONNECTED = frozenset({CallStatus.RUNNING.value, CallStatus.CONNECTED
 ALERTED_OUTSIDE_HOURS = 1
 ALERTED_QUEUED = 2  # for the current wait only; cleared when a new wait starts
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
 _V1_FIELDS = 10
-"""Version 1 wrote ten fields after the version; later versions only append."""
+"""Version 1 wrote ten fields after the version; later versions only append (version 2:
+``longest_wait``)."""
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 """One encoder for every snapshot: ``json.dumps`` with options builds one per call."""
 
@@ -49,6 +50,8 @@ class Snapshot:
     wait_seq: int = 0
     """The change sequence at which the current wait began; identifies the wait."""
     flags: int = 0
+    longest_wait: float = 0.0
+    """Seconds of this call's longest finished wait (the daily summary's longest wait)."""
 
     def encode(self) -> str:
         return _ENCODER.encode(
@@ -64,6 +67,7 @@ class Snapshot:
                 self.wait_since,
                 self.wait_seq,
                 self.flags,
+                self.longest_wait,
             ]
         )
 
@@ -86,6 +90,10 @@ class Snapshot:
             status, seq, since, retry, enqueued, dco, dcu, wait_since, wait_seq, flags = fields
             if not isinstance(status, str) or not isinstance(seq, int):
                 raise ValueError("bad snapshot fields")
+            # Version 2's field; anything else there (a later version's) reads as 0.
+            longest = raw[11] if len(raw) > 11 else 0
+            if not isinstance(longest, int | float) or isinstance(longest, bool):
+                longest = 0
             return cls(
                 status,
                 seq,
@@ -97,6 +105,7 @@ class Snapshot:
                 None if wait_since is None else float(wait_since),
                 int(wait_seq),
                 int(flags),
+                float(longest),
             )
         except (ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"corrupt snapshot: {exc}") from None
@@ -152,6 +161,7 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
 
     # The new snapshot's fields as locals: one Snapshot is built at the end.
     wait_since: float | None
+    longest = previous.longest_wait if previous is not None else 0.0
     if previous is None:
         seq, since, flags, wait_since, wait_seq = 1, now, 0, None, 0
         raised.append((ev.CALL_CREATED, 1, None))
@@ -183,6 +193,7 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
         if wait_since is None:
             wait_since, wait_seq, flags = now, seq, flags & ~ALERTED_QUEUED
     elif wait_since is not None:
+        longest = max(longest, round(now - wait_since, 3))
         wait_since, wait_seq, flags = None, 0, flags & ~ALERTED_QUEUED
     alert_after = ctx.queue_alert_seconds
     if (
@@ -206,6 +217,7 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
         wait_since,
         wait_seq,
         flags,
+        longest,
     )
     changed = snap != previous
     if ctx.silent or not raised:

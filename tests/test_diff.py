@@ -255,3 +255,19 @@ def test_event_ids_cannot_collide_through_separator_characters() -> None:
         "u\x1f1", 1, "call.created", "S1"
     )
     assert event_id("a", "b") != event_id("a,b") != event_id('a", "b')
+
+
+def test_a_finished_wait_is_remembered_as_the_calls_longest() -> None:
+    """Leaving the queue records the wait's length; a shorter later wait does not lower it."""
+    start = NOW.timestamp()
+    waiting = diff_call(None, make_call("En cola"), ctx(now=NOW)).snapshot
+    assert waiting is not None and waiting.longest_wait == 0
+    running = diff_call(
+        waiting, make_call("En ejecución"), ctx(now=NOW + timedelta(minutes=20))
+    ).snapshot
+    assert running is not None and running.longest_wait == 1200
+    again = diff_call(running, make_call("En cola"), ctx(now=NOW + timedelta(minutes=21)))
+    assert again.snapshot is not None and again.snapshot.wait_since == start + 1260
+    done = diff_call(again.snapshot, make_call("Conectada"), ctx(now=NOW + timedelta(minutes=23)))
+    assert done.snapshot is not None and done.snapshot.longest_wait == 1200
+    assert Snapshot.decode(done.snapshot.encode()) == done.snapshot
