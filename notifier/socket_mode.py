@@ -19,8 +19,8 @@ at once on a close frame; its monitor task, one tick per ``ping_interval``, ping
 ``sdk-ping-pong:<time>`` and reconnects when the session is closed or no pong came for
 ``4 * ping_interval``; aiohttp's heartbeat (``heartbeat=ping_interval``) closes a
 session that sends nothing for ``1.5 * ping_interval``; ``{"type": "disconnect"}``
-makes it open a new connection. With ``ping_interval=5`` a dropped or silent
-connection is normally replaced within 5 to 13 seconds.
+makes it open a new connection. Measured with ``ping_interval=5``: a closed connection
+is replaced in a few ms, a reset one in 5 s (the monitor's tick), a silent one in 10 s.
 
 What it does not cover, and so what this watchdog checks every ``check_interval``:
 

@@ -25,7 +25,9 @@ by aiohttp in its own event loop on a background thread, so sync tests, async te
 Every helper takes ``connection=`` (a ``SocketConnection`` or its id) to aim at one
 connection; the default is every open one (``drop``, ``silence``, ``send_disconnect``)
 or the newest live, non-silent one (clicks), like Slack handing an envelope to one of
-the app's connections. Times are ``time.monotonic()``.
+the app's connections. Times are ``time.monotonic()``. Pushing needs a live connection
+(wait for one first); a click on a silent connection is never acked, like a lost one.
+The ``slack_socket`` fixture below is not in conftest.py yet: import it, or register it.
 """
 
 from __future__ import annotations
