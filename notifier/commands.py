@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,6 +164,8 @@ async def check(settings: Settings) -> int:
     width = max(len(name) for name, _, _ in rows)
     for name, ok, detail in rows:
         print(f"{name:<{width}}  {'ok  ' if ok else 'FAIL'}  {detail}")
+    # The table reaches the file before the error line, even when both share one file.
+    sys.stdout.flush()
     failed = [name for name, ok, _ in rows if not ok]
     if failed:
         raise NotifierError(f"check failed: {', '.join(failed)}")
@@ -194,9 +197,11 @@ async def dead_letters_list(settings: Settings) -> int:
 
 async def dead_letters_replay(settings: Settings, ids: Sequence[str]) -> int:
     async with open_app(settings, sinks=[]) as app:
-        letters = await app.store.dead_letters(sink_names(settings))
+        letters = await app.store.dead_letters(sink_names())
         wanted = set(ids)
         unknown = wanted - {d.event.id for d in letters}
+        if unknown:  # nothing is replayed: a typo must not half-do the job
+            raise NotifierError(f"no dead letter with id {', '.join(sorted(unknown))}")
         by_sink: dict[str, list[str]] = {}
         for letter in letters:
             if not wanted or letter.event.id in wanted:
@@ -205,6 +210,4 @@ async def dead_letters_replay(settings: Settings, ids: Sequence[str]) -> int:
         for sink, sink_ids in by_sink.items():
             replayed += await app.store.replay(sink, sink_ids)
     print(f"queued {replayed} dead letter(s) for delivery")
-    if unknown:
-        raise NotifierError(f"no dead letter with id {', '.join(sorted(unknown))}")
     return EXIT_OK

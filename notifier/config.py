@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import fnmatch
 import json
 import math
@@ -130,7 +131,11 @@ _EXPECTED: dict[str, str] = {
     "log_level": "one of debug, info, warning, error",
     "log_format": "'json' or 'console'",
     "notifier_lease_ttl": "a number of seconds, 3 or more",
-    "notifier_claim_timeout": "a positive number of seconds",
+    "notifier_claim_timeout": "a positive number of seconds (the delivery claim)",
+    "notifier_dead_letter_days": "a positive number of days",
+    "notifier_sink_failing_minutes": "a positive number of minutes",
+    "slack_escalate_minutes": "a number of minutes, 0 or more (0 disables)",
+    "redis_cluster": "true or false",
     "notifier_webhook_concurrency": "a whole number, 1 or more",
     "webhook_timeout": "a positive number of seconds",
     "notifier_unavailable_cycles": "a whole number, 1 or more",
@@ -197,12 +202,25 @@ class Settings(BaseSettings):
     apprise_urls: SecretStr = SecretStr("")
     apprise_events: str = DEFAULT_EVENTS
 
+    slack_app_token: SecretStr = SecretStr("")
+    slack_escalate_minutes: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10
+    slack_escalate_mention: str = ""
+
+    notifier_claim_timeout: PositiveSeconds = 15.0
+    notifier_dead_letter_days: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 14
+    notifier_daily_summary_at: str = ""
+
+    redis_cluster: bool = False
+    redis_sentinels: CsvList = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_tls_ca: str = ""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
     # Extensions beyond SPEC.md's table (documented in the README).
     notifier_lease_ttl: Annotated[float, Field(ge=3, allow_inf_nan=False)] = 15.0
-    notifier_claim_timeout: PositiveSeconds = 120.0
+    notifier_sink_failing_minutes: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5
     notifier_webhook_concurrency: Annotated[int, Field(ge=1)] = 16
     notifier_unavailable_cycles: Annotated[int, Field(ge=1)] = 3
     webhook_timeout: PositiveSeconds = 10.0
@@ -220,8 +238,65 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     _csv = field_validator(
-        "clickfono_popup_uuids", "email_to", "notifier_retry_schedule", mode="before"
+        "clickfono_popup_uuids",
+        "email_to",
+        "notifier_retry_schedule",
+        "redis_sentinels",
+        mode="before",
     )(_split_csv)
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if text and not text.startswith("xapp-"):
+            raise ValueError(
+                "expected a Slack app-level token starting with xapp- (scope "
+                "connections:write; value hidden)"
+            )
+        return value
+
+    @field_validator("slack_escalate_mention")
+    @classmethod
+    def _mention(cls, value: str) -> str:
+        for part in value.split():
+            if not re.fullmatch(
+                r"<(!here|!channel|!everyone|!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+)>", part
+            ):
+                raise ValueError(
+                    "expected Slack mentions such as <!here>, <!subteam^S0123> or <@U0123>, "
+                    f"got {_show(part)}"
+                )
+        return value
+
+    @field_validator("notifier_daily_summary_at")
+    @classmethod
+    def _summary_at(cls, value: str) -> str:
+        text = value.strip()
+        if text and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+            raise ValueError(
+                f"expected a local time HH:MM such as 18:30, or empty, got {_show(value)}"
+            )
+        return text
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    "expected comma-separated host:port of Redis Sentinels such as "
+                    f"sentinel-0:26379,sentinel-1:26379, got {_show(','.join(value))}"
+                )
+        return value
+
+    @field_validator("redis_tls_ca")
+    @classmethod
+    def _tls_ca(cls, value: str) -> str:
+        if value and not os.path.isfile(value):
+            raise ValueError(f"expected the path of a readable CA bundle file, got {_show(value)}")
+        return value
 
     @field_validator(
         "log_level",
@@ -454,6 +529,15 @@ class Settings(BaseSettings):
                 "SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set "
                 "(or set SLACK_CHANNEL_BY_POPUP)"
             )
+        if self.slack_app_token.get_secret_value() and not self.slack_bot_token.get_secret_value():
+            raise ConfigError(
+                "SLACK_APP_TOKEN: needs SLACK_BOT_TOKEN too (buttons are posted and updated "
+                "through the Web API)"
+            )
+        if self.redis_cluster and self.redis_sentinels:
+            raise ConfigError(
+                "REDIS_SENTINELS: set either REDIS_CLUSTER=true or REDIS_SENTINELS, not both"
+            )
         if self.email_enabled and not self.email_from:
             raise ConfigError("EMAIL_FROM: required when SMTP_HOST and EMAIL_TO are set")
 
@@ -497,6 +581,40 @@ def _secret_values(values: Mapping[str, Any]) -> tuple[str, ...]:
         if isinstance(secret, str) and len(secret.strip()) >= 4:
             found.append(secret.strip())
     return tuple(sorted(found, key=len, reverse=True))
+
+
+PREFIXES = (
+    "CLICKFONO_",
+    "NOTIFIER_",
+    "SLACK_",
+    "SMTP_",
+    "EMAIL_",
+    "WEBHOOK_",
+    "APPRISE_",
+    "REDIS_",
+)
+"""An environment variable with one of these prefixes is meant for us."""
+_KUBERNETES_SERVICE = re.compile(r"_SERVICE_HOST$|_SERVICE_PORT|_PORT")
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per variable that has our prefix but is not ours, naming the closest
+    known variable when there is one. Variables Kubernetes injects for Services
+    (``REDIS_PORT=tcp://…``, ``*_SERVICE_HOST``, ``*_PORT_*``) are not ours to judge."""
+    source = os.environ if env is None else env
+    known = sorted(name.upper() for name in Settings.model_fields)
+    warnings = []
+    for name in sorted(source):
+        upper = name.upper()
+        if not upper.startswith(PREFIXES) or upper in known:
+            continue
+        if _KUBERNETES_SERVICE.search(upper):
+            continue
+        shown = _show(name, 60).strip("'")
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{shown} is not a known variable{hint}")
+    return warnings
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

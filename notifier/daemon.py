@@ -87,6 +87,7 @@ class Daemon:
                 sink,
                 retry_schedule=settings.retry_schedule,
                 visibility_timeout=settings.notifier_claim_timeout,
+                replica=self.holder,
             )
             for sink in self.sinks
         ]

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,47 +72,89 @@ class DeliveryWorker:
         *,
         retry_schedule: Sequence[float],
         visibility_timeout: float = 15.0,
-        batch_size: int = 1000,
+        batch_size: int = 100,
+        replica: str = "",
     ) -> None:
         self.store = store
         self.sink = sink
         self.retry_schedule = tuple(retry_schedule)
         self.visibility_timeout = visibility_timeout
         self.batch_size = batch_size
+        # Smaller batches let replicas share a burst; the owner tag names the replica.
+        self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
 
     async def deliver_batch(self, skip: set[str] | None = None) -> DeliveryReport:
         """Take up to one batch of due events and try each once.
 
         Events whose id is in ``skip`` are handed back untouched (``once`` uses this to
-        make at most one attempt per event).
+        make at most one attempt per event). If this replica stalled past its visibility
+        timeout (a SIGSTOP, a long pause) and another replica took the batch meanwhile,
+        the rest of the batch is not sent: only the sends in flight can be duplicates.
         """
-        taken = await self.store.take(self.sink.name, self.visibility_timeout, self.batch_size)
+        owner = f"{self.replica}:{secrets.token_hex(4)}"
+        taken = await self.store.take(
+            self.sink.name, self.visibility_timeout, self.batch_size, owner
+        )
         if skip:
             handed_back = [q.event.id for q in taken if q.event.id in skip]
-            await self.store.release(self.sink.name, handed_back)
+            await self.store.release(self.sink.name, handed_back, owner)
             taken = [q for q in taken if q.event.id not in skip]
         if not taken:
             return DeliveryReport()
         taken.sort(key=_order)
-        keeper = asyncio.create_task(self._keep_hidden([q.event.id for q in taken]))
+        ids = [q.event.id for q in taken]
         acked: set[str] = set()
+        lost = asyncio.Event()
+        send = asyncio.create_task(self._send(taken, acked))
+        keeper = asyncio.create_task(self._keep_hidden(ids, owner, lost, acked))
+        try:
+            await asyncio.wait([send, keeper], return_when=asyncio.FIRST_COMPLETED)
+            if lost.is_set() and not send.done():
+                send.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await send
+                log.warning(
+                    "delivery_taken_over",
+                    sink=self.sink.name,
+                    sent=len(acked),
+                    not_sent=len(taken) - len(acked),
+                    reason="stalled past the visibility timeout; another replica took the batch",
+                )
+                with contextlib.suppress(StoreError):
+                    await self.store.release(
+                        self.sink.name, [i for i in ids if i not in acked], owner
+                    )
+                return DeliveryReport(len(taken), len(acked))
+            outcomes = await send
+        except asyncio.CancelledError:
+            # Shutting down mid-send: hand the batch back so any replica delivers it now
+            # rather than after the visibility timeout (a duplicate is possible if the sink
+            # had already accepted some: the documented crash window).
+            send.cancel()
+            with contextlib.suppress(StoreError):
+                await asyncio.shield(
+                    self.store.release(self.sink.name, [i for i in ids if i not in acked], owner)
+                )
+            raise
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        if skip is not None:
+            skip.update(ids)
+        return await self._settle(taken, outcomes, acked)
+
+    async def _send(
+        self, taken: Sequence[QueuedEvent], acked: set[str]
+    ) -> Sequence[SinkError | None]:
+        events = [q.event for q in taken]
         try:
             if isinstance(self.sink, IncrementalSink):
                 # Acknowledge each event as its sink accepts it, so a crash mid-batch
                 # repeats only the events in flight, not the batch's earlier deliveries.
-                outcomes = await self.sink.send_each(
-                    [q.event for q in taken], self._ack_early(taken, acked)
-                )
-            else:
-                outcomes = await self.sink.send([q.event for q in taken])
+                return await self.sink.send_each(events, self._ack_early(taken, acked))
+            return await self.sink.send(events)
         except asyncio.CancelledError:
-            # Shutting down mid-send: hand the batch back so any replica delivers it now
-            # rather than after the claim timeout (a duplicate is possible if the sink had
-            # already accepted some: the documented crash window).
-            with contextlib.suppress(StoreError):
-                await asyncio.shield(
-                    self.store.release(self.sink.name, [q.event.id for q in taken])
-                )
             raise
         except Exception as exc:  # a sink bug must not lose events: treat as a failed send
             log.error(
@@ -119,14 +164,7 @@ class DeliveryWorker:
                 exc_info=exc,
             )
             error = SinkError(f"sink raised {type(exc).__name__}")
-            outcomes = [None if q.event.id in acked else error for q in taken]
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-        if skip is not None:
-            skip.update(q.event.id for q in taken)
-        return await self._settle(taken, outcomes, acked)
+            return [None if q.event.id in acked else error for q in taken]
 
     def _ack_early(self, taken: Sequence[QueuedEvent], acked: set[str]) -> OnOutcome:
         async def on_outcome(index: int, outcome: SinkError | None) -> None:
@@ -186,14 +224,24 @@ class DeliveryWorker:
                 metrics.DELIVERIES.labels(self.sink.name, result).inc(count)
         return report
 
-    async def _keep_hidden(self, ids: list[str]) -> None:
-        """Keep the batch hidden while a slow send (Slack pacing) is still working."""
+    async def _keep_hidden(
+        self, ids: list[str], owner: str, lost: asyncio.Event, acked: set[str]
+    ) -> None:
+        """The heartbeat: keep the batch hidden while a slow send (Slack pacing) is still
+        working, every third of the visibility timeout; stop when another replica has
+        taken events this one held (it stalled past the timeout)."""
         while True:
             await asyncio.sleep(self.visibility_timeout / 3)
             try:
-                await self.store.extend(self.sink.name, ids, self.visibility_timeout)
+                gone = await self.store.extend(self.sink.name, ids, self.visibility_timeout, owner)
             except StoreError as exc:
                 log.warning("visibility_extend_failed", sink=self.sink.name, error=str(exc))
+                continue
+            # Events this batch delivered itself leave the outbox: not a loss.
+            ids = [i for i in ids if i not in gone]
+            if any(i not in acked for i in gone):
+                lost.set()
+                return
 
     async def deliver_due_once(self) -> DeliveryReport:
         """Every due event gets at most one attempt (the ``once`` command)."""

@@ -11,7 +11,16 @@ import httpx
 import stamina
 
 from notifier import __version__
-from notifier.errors import SourceError, SourceUnauthorized, SourceUnavailable
+from notifier.errors import (
+    SourceError,
+    SourceUnauthorized,
+    SourceUnavailable,
+    describe_cause,
+    host_port,
+)
+from notifier.logs import get_logger
+
+log = get_logger("notifier.clickfono")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,7 @@ class ClickfonoClient:
         keepalive: float = 60.0,
     ) -> None:
         self.url = base_url.rstrip("/") + "/calls/list"
+        self.where = host_port(self.url)
         self.popups = tuple(popups)
         self.timeout = timeout
         self.attempts = attempts
@@ -115,7 +125,17 @@ class ClickfonoClient:
                 timeout=None,
             ):
                 with attempt:
-                    return await self._attempt(day, popup, params)
+                    try:
+                        return await self._attempt(day, popup, params)
+                    except _Transient as exc:
+                        if attempt.num < self.attempts:
+                            log.warning(
+                                "clickfono_retrying",
+                                attempt=attempt.num,
+                                attempts=self.attempts,
+                                error=str(exc),
+                            )
+                        raise
         except _Transient as exc:
             raise SourceUnavailable(str(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -127,11 +147,17 @@ class ClickfonoClient:
             async with asyncio.timeout(self.timeout):
                 response = await self._http.get(self.url, params=params)
         except TimeoutError:
-            raise _Transient(f"Clickfono timed out after {self.timeout:g}s ({where})") from None
+            raise _Transient(
+                f"Clickfono at {self.where} timed out after {self.timeout:g}s ({where})"
+            ) from None
         except httpx.TimeoutException:
-            raise _Transient(f"Clickfono timed out after {self.timeout:g}s ({where})") from None
+            raise _Transient(
+                f"Clickfono at {self.where} timed out after {self.timeout:g}s ({where})"
+            ) from None
         except httpx.HTTPError as exc:
-            raise _Transient(f"Clickfono unreachable: {type(exc).__name__} ({where})") from None
+            raise _Transient(
+                f"Clickfono unreachable at {self.where}: {describe_cause(exc)} ({where})"
+            ) from None
         status = response.status_code
         if status == 200:
             return Answer(day, popup, 200, response.content)

@@ -19,7 +19,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
-from notifier.errors import LeaseLost, StoreError
+from notifier.errors import LeaseLost, StoreError, describe_cause
 from notifier.store import scripts
 from notifier.store.keys import Keys
 
@@ -29,6 +29,7 @@ _SCRIPTS = {
     "release": scripts.RELEASE,
     "commit": scripts.COMMIT,
     "take": scripts.TAKE,
+    "extend": scripts.EXTEND,
     "ack": scripts.ACK,
     "fail": scripts.FAIL,
     "replay": scripts.REPLAY,
@@ -41,13 +42,18 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def unavailable(where: str, exc: BaseException) -> StoreError:
+    """Our error for a failed Redis command: the node tried and why, never credentials."""
+    return StoreError(f"Redis unavailable at {where}: {describe_cause(exc)}")
+
+
 @contextlib.contextmanager
-def redis_errors() -> Iterator[None]:
+def redis_errors(where: str) -> Iterator[None]:
     """Turn redis-py's errors into our StoreError at the boundary (no URL, no arguments)."""
     try:
         yield
     except RedisError as exc:
-        raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+        raise unavailable(where, exc) from None
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -72,12 +78,22 @@ class StoreBase:
 
     def __init__(self, client: aioredis.Redis, prefix: str, ttl_days: int = 3) -> None:
         self.redis = client
+        kwargs = client.connection_pool.connection_kwargs
+        self.where = (
+            f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+            if "path" not in kwargs
+            else str(kwargs["path"])
+        )
         self.prefix = prefix
         self.keys = Keys(prefix)
         self.ttl_seconds = ttl_days * 86400
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(src) for name, src in _SCRIPTS.items()
         }
+
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        """Translate redis-py's errors raised inside the block into StoreError."""
+        return redis_errors(self.where)
 
     def key(self, *parts: str) -> str:
         """A key of this deployment (``{prefix}:part:…``)."""
@@ -87,7 +103,7 @@ class StoreBase:
         await self.redis.aclose()
 
     async def ping(self) -> None:
-        with redis_errors():
+        with self.errors():
             await self.redis.ping()
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -96,14 +112,14 @@ class StoreBase:
         except ResponseError as exc:
             if str(exc).startswith("LEASELOST"):
                 raise LeaseLost("the poll lease is held by another replica") from None
-            raise StoreError(f"Redis refused {script}: {exc}") from None
+            raise StoreError(f"Redis at {self.where} refused {script}: {exc}") from None
         except RedisError as exc:
-            raise StoreError(f"Redis unavailable ({type(exc).__name__})") from None
+            raise unavailable(self.where, exc) from None
 
     async def reset(self) -> int:
         """Delete every key of this prefix (the demo starts fresh); returns how many."""
         deleted = 0
-        with redis_errors():
+        with self.errors():
             batch: list[str] = []
             async for key in self.redis.scan_iter(match=self.keys.pattern(), count=1000):
                 batch.append(key)

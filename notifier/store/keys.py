@@ -16,6 +16,7 @@ Layout::
     {p}:outbox:{sink}    zset event id -> due time (ms); a taken entry is pushed into the
                          future by the visibility timeout (NOTIFIER_CLAIM_TIMEOUT)
     {p}:payload:{sink}   hash event id -> {"event", "attempts", "error"}
+    {p}:owner:{sink}     hash event id -> owner of the attempt holding it (replica:attempt)
     {p}:done:{sink}      zset event id -> delivered at (ms): idempotency records
     {p}:dead:{sink}      hash event id -> dead letter
     {p}:slack:thread:{channel}:{call}    Slack ts of the call's parent message
@@ -88,6 +89,9 @@ class Keys:
 
     def payload(self, sink: str) -> str:
         return self.key("payload", sink)
+
+    def owners(self, sink: str) -> str:
+        return self.key("owner", sink)
 
     def done(self, sink: str) -> str:
         return self.key("done", sink)

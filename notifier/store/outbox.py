@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier.events import Event
-from notifier.store.connection import StoreBase, now_ms, redis_errors
+from notifier.store.connection import StoreBase, now_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class QueuedEvent:
     attempts: int
     """Failed attempts so far."""
     last_error: str | None
+    owner: str = "-"
+    """Who took it: only that delivery attempt may extend, fail or release it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,16 @@ class OutboxOps(StoreBase):
             args += [event.id, encode_record(event.to_json())]
         return int(await self._run("enqueue", self.keys.sink(sink), args))
 
-    async def take(self, sink: str, hide_for: float, limit: int = 500) -> list[QueuedEvent]:
-        """Take up to ``limit`` due events; they stay hidden for ``hide_for`` seconds."""
+    async def take(
+        self, sink: str, hide_for: float, limit: int = 100, owner: str = "-"
+    ) -> list[QueuedEvent]:
+        """Take up to ``limit`` due events for ``owner``; they stay hidden for ``hide_for``
+        seconds unless the owner extends them."""
         outbox, payload, done, _ = self.keys.sink(sink)
         flat = await self._run(
-            "take", [outbox, payload, done], [now_ms(), int(hide_for * 1000), limit]
+            "take",
+            [outbox, payload, done, self.keys.owners(sink)],
+            [now_ms(), int(hide_for * 1000), limit, owner],
         )
         taken = []
         for i in range(0, len(flat), 2):
@@ -77,24 +84,33 @@ class OutboxOps(StoreBase):
                     Event.from_json(record["event"]),
                     int(record.get("attempts", 0)),
                     record.get("error"),
+                    owner,
                 )
             )
         return taken
 
-    async def extend(self, sink: str, ids: Iterable[str], hide_for: float) -> None:
-        """Keep taken events hidden while a slow send is still working on them."""
+    async def extend(
+        self, sink: str, ids: Iterable[str], hide_for: float, owner: str = "-"
+    ) -> list[str]:
+        """Keep ``owner``'s taken events hidden while a slow send still works on them;
+        return the ids it no longer holds (another replica took them)."""
         ids = list(ids)
-        if ids:
-            due = now_ms() + int(hide_for * 1000)
-            with redis_errors():
-                await self.redis.zadd(self.keys.outbox(sink), dict.fromkeys(ids, due), xx=True)
+        if not ids:
+            return []
+        due = now_ms() + int(hide_for * 1000)
+        lost = await self._run(
+            "extend", [self.keys.outbox(sink), self.keys.owners(sink)], [due, owner, *ids]
+        )
+        return [str(i) for i in lost]
 
     async def ack(self, sink: str, ids: Sequence[str]) -> None:
         """Mark events delivered: remove them and keep an idempotency record."""
         if ids:
             outbox, payload, done, _ = self.keys.sink(sink)
             await self._run(
-                "ack", [outbox, payload, done], [now_ms(), self.ttl_seconds * 1000, *ids]
+                "ack",
+                [outbox, payload, done, self.keys.owners(sink)],
+                [now_ms(), self.ttl_seconds * 1000, *ids],
             )
 
     async def fail(self, failures: Sequence[tuple[QueuedEvent, str, float | None]]) -> None:
@@ -103,7 +119,7 @@ class OutboxOps(StoreBase):
         if not failures:
             return
         script = self._scripts["fail"]
-        with redis_errors():
+        with self.errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for item, error, retry_in in failures:
                     outbox, payload, _, dead = self.keys.sink(item.sink)
@@ -124,18 +140,20 @@ class OutboxOps(StoreBase):
                         record = encode_record(item.event.to_json(), attempts, error)
                         due = now_ms() + int(retry_in * 1000)
                     await script(
-                        keys=[outbox, payload, dead], args=[item.event.id, due, record], client=pipe
+                        keys=[outbox, payload, dead, self.keys.owners(item.sink)],
+                        args=[item.event.id, due, record, item.owner],
+                        client=pipe,
                     )
                 await pipe.execute()
 
-    async def release(self, sink: str, ids: Sequence[str]) -> None:
-        """Hand taken events back so any replica may deliver them now (shutdown)."""
-        await self.extend(sink, ids, hide_for=0)
+    async def release(self, sink: str, ids: Sequence[str], owner: str = "-") -> None:
+        """Hand ``owner``'s taken events back so any replica may deliver them now."""
+        await self.extend(sink, ids, 0, owner)
 
     async def dead_letters(self, sinks: Iterable[str]) -> list[DeadLetter]:
         letters: list[DeadLetter] = []
         for sink in sinks:
-            with redis_errors():
+            with self.errors():
                 raw = await self.redis.hgetall(self.keys.dead(sink))
             for text in raw.values():
                 body = json.loads(text)
@@ -158,7 +176,7 @@ class OutboxOps(StoreBase):
     async def queue_depths(self, sinks: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Per sink: (events pending in the outbox, dead letters)."""
         sinks = list(sinks)
-        with redis_errors():
+        with self.errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for sink in sinks:
                     pipe.zcard(self.keys.outbox(sink))

@@ -117,8 +117,10 @@ end
 return queued
 """
 
-# Take up to ``limit`` due events, hiding each for the visibility timeout.
-# KEYS: outbox, payload, done. ARGV: now ms, visibility timeout ms, limit
+# Take up to ``limit`` due events, hiding each for the visibility timeout and tagging it
+# with its owner (one delivery attempt of one replica), so that only that owner extends,
+# fails or hands it back.
+# KEYS: outbox, payload, done, owners. ARGV: now ms, visibility timeout ms, limit, owner
 TAKE = """
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
@@ -127,35 +129,59 @@ for _, id in ipairs(ids) do
   if redis.call('ZSCORE', KEYS[3], id) then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[4], id)
   else
     local record = redis.call('HGET', KEYS[2], id)
     if record then
       redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), id)
+      redis.call('HSET', KEYS[4], id, ARGV[4])
       out[#out + 1] = id
       out[#out + 1] = record
     else
       redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[4], id)
     end
   end
 end
 return out
 """
 
-# KEYS: outbox, payload, done. ARGV: now ms, keep ms, ids...
+# Push the due time of the events this owner still holds; return the ids it lost (taken
+# by another replica after its visibility timeout ran out, or already settled).
+# KEYS: outbox, owners. ARGV: due ms, owner, ids...
+EXTEND = """
+local lost = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', KEYS[1], id) and redis.call('HGET', KEYS[2], id) == ARGV[2] then
+    redis.call('ZADD', KEYS[1], 'XX', tonumber(ARGV[1]), id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost
+"""
+
+# KEYS: outbox, payload, done, owners. ARGV: now ms, keep ms, ids...
 ACK = """
 local now = tonumber(ARGV[1])
 for i = 3, #ARGV do
   redis.call('ZREM', KEYS[1], ARGV[i])
   redis.call('HDEL', KEYS[2], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
   redis.call('ZADD', KEYS[3], now, ARGV[i])
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[2]))
 return #ARGV - 2
 """
 
-# KEYS: outbox, payload, dead. ARGV: id, due ms or 'dead', record
+# A failed attempt, recorded only by the event's current owner: a replica that stalled
+# past its visibility timeout must not reschedule an event another replica now holds.
+# KEYS: outbox, payload, dead, owners. ARGV: id, due ms or 'dead', record, owner
 FAIL = """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[4] then return 0 end
+redis.call('HDEL', KEYS[4], ARGV[1])
 if ARGV[2] == 'dead' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])

@@ -14,7 +14,7 @@ from redis.exceptions import NoScriptError
 from notifier.errors import LeaseLost, StoreError
 from notifier.events import Event
 from notifier.store import scripts
-from notifier.store.connection import StoreBase, now_ms, redis_errors
+from notifier.store.connection import StoreBase, now_ms
 from notifier.store.keys import META_BASELINE_AT, META_LAST_SUCCESS, lease_value
 from notifier.store.outbox import encode_record
 
@@ -96,7 +96,7 @@ class StateOps(StoreBase):
         await self._run("release", [self.keys.lease()], [lease_value(token, holder)])
 
     async def load_cycle_state(self, dates: Sequence[str]) -> CycleState:
-        with redis_errors():
+        with self.errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(self.keys.meta())
                 for day in dates:
@@ -119,7 +119,7 @@ class StateOps(StoreBase):
         out: dict[str, dict[str, str]] = {day: {} for day in wanted}
         if not pairs:
             return out
-        with redis_errors():
+        with self.errors():
             texts = await self.redis.mget([self.keys.index(d, a) for d, a in pairs])
         for (day, answer), text in zip(pairs, texts, strict=True):
             if text is not None:
@@ -133,7 +133,7 @@ class StateOps(StoreBase):
         out: dict[str, dict[str, str]] = {d: {} for d in wanted}
         if not days:
             return out
-        with redis_errors():
+        with self.errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for day in days:
                     pipe.hmget(key_of(day), list(wanted[day]))
@@ -198,7 +198,7 @@ class StateOps(StoreBase):
         trip). A failed script leaves only staged keys, which expire in 10 minutes."""
         script = self._scripts["commit"]
         for attempt in range(2):
-            with redis_errors():
+            with self.errors():
                 async with self.redis.pipeline(transaction=True) as pipe:
                     for key, text in staged:
                         pipe.set(key, text, ex=_STAGED_TTL)
@@ -209,10 +209,10 @@ class StateOps(StoreBase):
             if error is None:
                 return replies[-1]
             if isinstance(error, NoScriptError) and not attempt:
-                with redis_errors():
+                with self.errors():
                     await self.redis.script_load(scripts.COMMIT)
                 continue
             if str(error).startswith("LEASELOST"):
                 raise LeaseLost("the poll lease is held by another replica")
-            raise StoreError(f"Redis refused commit: {error}")
+            raise StoreError(f"Redis at {self.where} refused commit: {error}")
         raise AssertionError("unreachable")  # pragma: no cover
