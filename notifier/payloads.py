@@ -140,6 +140,14 @@ class DailySummaryDetail(TypedDict):
     """Calls whose customer still waits for a call back, each normalised as ``data.call``."""
     late: bool
     """Sent after ``NOTIFIER_DAILY_SUMMARY_AT`` because the notifier was down then."""
+    spam: NotRequired[Count]
+    """Calls in ``SPAM``."""
+    out_of_hours: NotRequired[Count]
+    """Calls in ``Fuera de horario`` or requested outside business hours (SPAM excluded)."""
+    longest_wait_seconds: NotRequired[Count | None]
+    """The longest wait in ``En cola``/``Por ejecutar`` the notifier observed; null: none."""
+    median_claim_seconds: NotRequired[Count | None]
+    """Median time from alert to first claim in Slack; null when nothing was claimed."""
 
 
 @dataclass(frozen=True, slots=True)
