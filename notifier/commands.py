@@ -14,7 +14,7 @@ from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller, polled_dates
 from notifier.daemon import Daemon, replica_id
-from notifier.delivery import DeliveryReport, DeliveryWorker
+from notifier.delivery import DeliveryReport, DeliveryWorker, SinkWatch
 from notifier.errors import LeaseLost, NotifierError, SourceError, StoreError
 from notifier.logs import get_logger
 from notifier.sinks import build_sinks, sink_filters, sink_names
@@ -86,12 +86,19 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
                 with contextlib.suppress(StoreError):
                     await app.store.release_lease(holder, token)
         total = DeliveryReport()
+        watch = SinkWatch(
+            app.store,
+            sink_filters(settings, app.sinks),
+            settings.notifier_sink_failing_minutes * 60,
+        )
         for sink in app.sinks:
             worker = DeliveryWorker(
                 app.store,
                 sink,
                 retry_schedule=settings.retry_schedule,
                 visibility_timeout=settings.notifier_claim_timeout,
+                replica=holder,
+                watch=watch,
             )
             total += await worker.deliver_due_once()
         log.info(

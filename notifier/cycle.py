@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from notifier import events as ev
@@ -166,7 +166,10 @@ class Poller:
         lease_value: str,
         timings: dict[str, float],
     ) -> CycleReport:
-        """Validate, choose the calls to diff, diff them and commit (see ``run_cycle``)."""
+        """Validate, choose the calls to diff, diff them and commit (see ``run_cycle``).
+
+        Empties the lists of ``fetched`` once the answers are planned: their bodies are
+        not needed after that."""
         started = time.perf_counter()
         try:
             parsed = self._parse(cycle_id, day_keys, fetched, state, now)
@@ -188,31 +191,16 @@ class Poller:
         alert_after = self.settings.notifier_queue_alert_minutes * 60
         plans: list[_Plan] = []
         if per_answer:
-            indexes: dict[tuple[str, str], CallIndex | None] = {}
-            missing: dict[str, list[str]] = {}
-            for day, answer, _, _ in per_answer:
-                mark = state.answers.get(day, {}).get(answer.key)
-                kept = self._indexes.get((day, answer.key))
-                if silent:
-                    indexes[day, answer.key] = None  # a baseline diffs every call
-                elif kept and mark and mark.index == kept[0]:
-                    indexes[day, answer.key] = kept[1]
-                else:
-                    missing.setdefault(day, []).append(answer.key)
-            if missing:
-                texts = await self.store.load_indexes(missing)
-                for day, keys in missing.items():
-                    for key in keys:
-                        indexes[day, key] = _decode_index(texts[day].get(key), key, cycle_id)
             try:
-                for day, answer, digest, records in per_answer:
-                    index = indexes[day, answer.key]
-                    plans.append(
-                        _Plan.make(day, answer, digest, records, index, alert_after, now_ts)
-                    )
+                plans = await self._plan(cycle_id, per_answer, state, silent, alert_after, now_ts)
             except SourceError as exc:  # a changed record that is not UTF-8
                 await self._record_source_failure(exc, state.meta, now, lease_value)
                 raise
+            # Planned: the bodies and their records are not needed any more. Released
+            # now, they do not add to the peak of the diff and the commit.
+            del parsed, per_answer
+            for answers in fetched:
+                answers.clear()
         for plan in plans:
             seen += plan.count
             rejected += len(plan.rejected)
@@ -301,6 +289,39 @@ class Poller:
             timings=timings,
         )
 
+    async def _plan(
+        self,
+        cycle_id: str,
+        per_answer: Sequence[tuple[str, Answer, str, CallRecords]],
+        state: CycleState,
+        silent: bool,
+        alert_after: float,
+        now_ts: float,
+    ) -> list[_Plan]:
+        """Load the indexes of the answers to diff (unless kept) and plan each answer.
+
+        Raises SourceMalformed when a record to validate is not UTF-8."""
+        indexes: dict[tuple[str, str], CallIndex | None] = {}
+        missing: dict[str, list[str]] = {}
+        for day, answer, _, _ in per_answer:
+            mark = state.answers.get(day, {}).get(answer.key)
+            kept = self._indexes.get((day, answer.key))
+            if silent:
+                indexes[day, answer.key] = None  # a baseline diffs every call
+            elif kept and mark and mark.index == kept[0]:
+                indexes[day, answer.key] = kept[1]
+            else:
+                missing.setdefault(day, []).append(answer.key)
+        if missing:
+            texts = await self.store.load_indexes(missing)
+            for day, keys in missing.items():
+                for key in keys:
+                    indexes[day, key] = _decode_index(texts[day].get(key), key, cycle_id)
+        return [
+            _Plan.make(day, answer, digest, records, indexes[day, answer.key], alert_after, now_ts)
+            for day, answer, digest, records in per_answer
+        ]
+
     def _parse(
         self,
         cycle_id: str,
@@ -329,7 +350,8 @@ class Poller:
                 seen += mark.calls
                 continue
             records = split_calls(answer.body) if answer.status == 200 else _NO_CALLS
-            per_answer.append((day, answer, digest, records))
+            # The plan keeps the answer without its body: the records hold that.
+            per_answer.append((day, replace(answer, body=b""), digest, records))
         for popup in missing_popups:
             log.error(
                 "popup_not_found", cycle=cycle_id, popup=popup, hint="check CLICKFONO_POPUP_UUIDS"
@@ -426,8 +448,6 @@ class _Plan:
     """The calls to load and diff."""
     lines: Sequence[str]
     """The fingerprints of the answer's valid records, for the stored index."""
-    seen: AbstractSet[str]
-    """The same, for the next cycle's index (kept in memory)."""
     selected: range
     """Positions in ``calls`` of the calls to diff: all of them."""
     waits: dict[str, float]
@@ -436,6 +456,11 @@ class _Plan:
     count: int
     """The answer's valid records."""
     rejected: tuple[RejectedRecord, ...]
+
+    @property
+    def seen(self) -> AbstractSet[str]:
+        """The fingerprints as a set, for the next cycle's index (kept in memory)."""
+        return frozenset(self.lines)
 
     @classmethod
     def make(
@@ -451,18 +476,14 @@ class _Plan:
         """Raises SourceMalformed when a record to validate is not UTF-8."""
         total = len(records)
         lines = records.fingerprints()
-        # Fingerprint -> position of its (last) record. Its keys are the set of lines,
-        # compared in C with the index's.
-        positions = dict(zip(lines, range(total), strict=True)) if lines is not None else {}
         chosen: Sequence[int]
         if index is None or lines is None:
             chosen = range(total)  # a baseline, or a body without raw records: all of it
         else:
-            new = positions.keys() - index.lines
-            if len(positions) == total:
-                chosen = sorted(positions[line] for line in new)
-            else:  # a record listed twice: each copy is validated (or rejected) as before
-                chosen = [i for i, line in enumerate(lines) if line in new]
+            # No dict or set of this cycle's lines: at 100k calls either costs as much
+            # time as this loop, and 5 MB more at the cycle's peak.
+            old = index.lines
+            chosen = [i for i, line in enumerate(lines) if line not in old]
         waits = dict(index.waits) if index is not None else {}
         due = index.due(alert_after, now_ts) if index is not None else set()
         extra: set[int] = set()
@@ -480,12 +501,10 @@ class _Plan:
             calls = [
                 c for i, c in zip(valid, calls, strict=True) if i not in extra or c.uuid in due
             ]
-        seen: AbstractSet[str] = positions.keys()
         kept: Sequence[str] = lines or []
         if parsed.rejected and lines is not None:
             # Not in the index, so that they are validated and reported again next cycle.
             refused = {lines[r.index] for r in parsed.rejected}
-            seen = seen - refused
             kept = [line for line in lines if line not in refused]
         return cls(
             day,
@@ -493,7 +512,6 @@ class _Plan:
             digest,
             calls,
             kept,
-            seen,
             range(len(calls)),
             waits,
             total - len(parsed.rejected),

@@ -16,7 +16,7 @@ from notifier import metrics
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller
-from notifier.delivery import DeliveryWorker
+from notifier.delivery import DeliveryWorker, SinkWatch
 from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
 from notifier.health import Health, serve_health
 from notifier.logs import get_logger
@@ -29,6 +29,8 @@ log = get_logger("notifier.daemon")
 
 HEALTH_REDIS_TIMEOUT = 5.0
 """Seconds the health watch waits for Redis before reporting it unavailable."""
+PRUNE_EVERY = 600.0
+"""Seconds between two sweeps of expired dead letters (the first sweep runs at start)."""
 HEALTH_HOST = "0.0.0.0"  # noqa: S104  # nosec B104: probes and scrapes come from outside
 """/healthz, /readyz and /metrics listen on every interface: the orchestrator's probes and
 Prometheus reach the container from outside (NOTIFIER_HTTP_PORT=0 turns them off)."""
@@ -81,6 +83,11 @@ class Daemon:
         self.sinks = list(sinks)
         self.holder = holder or replica_id()
         self.poller = Poller(settings, client, store, sink_filters(settings, self.sinks))
+        watch = SinkWatch(
+            store,
+            sink_filters(settings, self.sinks),
+            settings.notifier_sink_failing_minutes * 60,
+        )
         self.workers = [
             DeliveryWorker(
                 store,
@@ -88,6 +95,7 @@ class Daemon:
                 retry_schedule=settings.retry_schedule,
                 visibility_timeout=settings.notifier_claim_timeout,
                 replica=self.holder,
+                watch=watch,
             )
             for sink in self.sinks
         ]
@@ -95,6 +103,9 @@ class Daemon:
         self.lease_value: str | None = None
         self.failures = 0
         self._wake = asyncio.Event()
+        self._prune_at = 0.0
+        self._lease_tried = asyncio.Event()
+        """Set once the first lease attempt is done, so the first poll runs at once."""
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lease_pause_until = 0.0
         self.http_port: int | None = None
@@ -119,6 +130,7 @@ class Daemon:
                 log.info("leader" if value else "follower", replica=self.holder, fence=token)
             self.lease_value = value
             metrics.LEADER.set(1 if value else 0)
+            self._lease_tried.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), ttl / 3)
 
@@ -196,6 +208,9 @@ class Daemon:
                 await self.store.release_lease(self.holder, lease_token(lease))
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
+        # Poll at start, not one interval later: wait only for the first lease attempt.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._lease_tried.wait(), HEALTH_REDIS_TIMEOUT * 3)
         async for _ in poll(self.settings.notifier_poll_interval, stop, self._backoff):
             self.health.heartbeat = time.monotonic()
             await self.cycle_once()
@@ -230,10 +245,16 @@ class Daemon:
                 async with asyncio.timeout(HEALTH_REDIS_TIMEOUT):
                     state = await self.store.load_cycle_state([])
                     depths = await self.store.queue_depths(names)
+                    episodes = await self.store.sink_episodes(names)
+                    if time.monotonic() >= self._prune_at:
+                        await self._prune_dead_letters(names)
             except (StoreError, TimeoutError):
                 self.health.ready, self.health.reason = False, "Redis unavailable"
             else:
                 metrics.record_queue_depths(depths)
+                metrics.record_sink_failing(
+                    {n: n in episodes and episodes[n].announced for n in names}
+                )
                 metrics.record_source_state(state.meta)
                 last = state.last_success
                 if last is not None:
@@ -248,6 +269,21 @@ class Daemon:
                     self.health.ready, self.health.reason = True, "ok"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), min(5.0, interval))
+
+    async def _prune_dead_letters(self, names: Sequence[str]) -> None:
+        """Drop dead letters older than NOTIFIER_DEAD_LETTER_DAYS (logged and counted)."""
+        cutoff = time.time() - self.settings.notifier_dead_letter_days * 86400
+        for name in names:
+            dropped = await self.store.prune_dead_letters(name, cutoff)
+            if dropped:
+                metrics.DEAD_LETTERS_DROPPED.labels(name).inc(dropped)
+                log.warning(
+                    "dead_letters_dropped",
+                    sink=name,
+                    count=dropped,
+                    older_than_days=self.settings.notifier_dead_letter_days,
+                )
+        self._prune_at = time.monotonic() + PRUNE_EVERY
 
     def alive(self) -> bool:
         """Alive while the poll task runs and the event loop keeps its heartbeat fresh."""

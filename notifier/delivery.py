@@ -13,14 +13,18 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import stamina
 
 from notifier import events as ev
 from notifier import metrics
+from notifier.config import EventFilter
 from notifier.errors import SinkError, StoreError
+from notifier.events import Event, format_timestamp
 from notifier.logs import get_logger
 from notifier.sinks.base import IncrementalSink, OnOutcome, Sink
 from notifier.store import QueuedEvent, Store
@@ -62,6 +66,74 @@ def _order(item: QueuedEvent) -> tuple[float, str, int]:
     return (event.detected_at.timestamp(), event.call_uuid or "", ev.delivery_rank(event.type))
 
 
+class SinkWatch:
+    """Tells the other sinks when one sink has failed for several minutes
+    (``notifier.sink_failing``, once per episode) and when it delivers again
+    (``notifier.sink_recovered``). Episodes are shared by replicas through the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        filters: Mapping[str, EventFilter],
+        failing_after: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.filters = dict(filters)
+        self.failing_after = failing_after
+        self.clock = clock
+
+    async def after(self, sink: str, report: DeliveryReport, error: str | None) -> None:
+        """Update ``sink``'s episode after a batch; announce a start or an end once."""
+        now = self.clock()
+        if report.delivered:
+            ended = await self.store.sink_delivered(sink)
+            if ended is None:
+                return
+            if ended.announced:
+                event = Event(
+                    ev.SINK_RECOVERED,
+                    ev.event_id(ev.SINK_RECOVERED, sink, repr(ended.since)),
+                    datetime.fromtimestamp(now, UTC),
+                    detail={
+                        "sink": sink,
+                        "since": format_timestamp(datetime.fromtimestamp(ended.since, UTC)),
+                        "duration_seconds": int(now - ended.since),
+                    },
+                )
+                await self._tell_others(sink, event)
+                log.info("sink_recovered", sink=sink, failed_for=round(now - ended.since))
+            await self.store.end_episode(sink)
+            return
+        if not (report.retrying or report.dead):
+            return
+        episode = await self.store.sink_failed(sink, now)
+        if episode.announced or now - episode.since < self.failing_after:
+            return
+        pending, dead = (await self.store.queue_depths([sink]))[sink]
+        event = Event(
+            ev.SINK_FAILING,
+            ev.event_id(ev.SINK_FAILING, sink, repr(episode.since)),
+            datetime.fromtimestamp(now, UTC),
+            detail={
+                "sink": sink,
+                "since": format_timestamp(datetime.fromtimestamp(episode.since, UTC)),
+                "pending": pending,
+                "dead_letters": dead,
+                "error": error or "",
+            },
+        )
+        # Queued before it is marked: a crash in between repeats a deduplicated queueing.
+        await self._tell_others(sink, event)
+        await self.store.mark_announced(sink, episode)
+        log.warning("sink_failing", sink=sink, pending=pending, dead_letters=dead)
+
+    async def _tell_others(self, sink: str, event: Event) -> None:
+        for other, accepts in self.filters.items():
+            if other != sink and accepts.admits(event.type):
+                await self.store.enqueue(other, [event])
+
+
 class DeliveryWorker:
     """Delivers one sink's due events in batches."""
 
@@ -74,6 +146,7 @@ class DeliveryWorker:
         visibility_timeout: float = 15.0,
         batch_size: int = 100,
         replica: str = "",
+        watch: SinkWatch | None = None,
     ) -> None:
         self.store = store
         self.sink = sink
@@ -82,6 +155,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         # Smaller batches let replicas share a burst; the owner tag names the replica.
         self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
+        self.watch = watch
 
     async def deliver_batch(self, skip: set[str] | None = None) -> DeliveryReport:
         """Take up to one batch of due events and try each once.
@@ -142,7 +216,14 @@ class DeliveryWorker:
                 await keeper
         if skip is not None:
             skip.update(ids)
-        return await self._settle(taken, outcomes, acked)
+        report = await self._settle(taken, outcomes, acked)
+        if self.watch is not None:
+            error = next((str(o) for o in outcomes if o is not None), None)
+            try:
+                await self.watch.after(self.sink.name, report, error)
+            except StoreError as exc:  # the next batch tries again
+                log.warning("sink_episode_unrecorded", sink=self.sink.name, error=str(exc))
+        return report
 
     async def _send(
         self, taken: Sequence[QueuedEvent], acked: set[str]

@@ -86,6 +86,11 @@ DEAD_LETTERS = Gauge(
     "same on every replica). Growing means alerts are being lost for that sink.",
     ["sink"],
 )
+DEAD_LETTERS_DROPPED = Counter(
+    "clickfono_dead_letters_dropped_total",
+    "Dead letters dropped because they were older than NOTIFIER_DEAD_LETTER_DAYS, per sink.",
+    ["sink"],
+)
 SINK_FAILING = Gauge(
     "clickfono_sink_failing",
     "1 while a sink is in a failing episode (deliveries failing for several minutes, "

@@ -276,3 +276,15 @@ async def test_only_the_owner_extends_fails_or_releases_a_taken_event(store: Sto
     await store.release("webhook", [stalled.event.id], "a:1")  # ignored too
     assert await store.take("webhook", 30, owner="c:1") == []
     assert await store.extend("webhook", [stalled.event.id], 30, "b:1") == []
+
+
+async def test_dead_letters_past_their_days_are_dropped(store: Store) -> None:
+    """Pruning drops only the dead letters that failed before the cutoff."""
+    await queue(store, [make_event(1), make_event(2)])
+    taken = await store.take("webhook", 30)
+    await store.fail([(item, "gone", None) for item in taken])
+    letters = await store.dead_letters(["webhook"])
+    cutoff = max(letter.failed_at for letter in letters) + 1
+    assert await store.prune_dead_letters("webhook", cutoff - 3600) == 0
+    assert await store.prune_dead_letters("webhook", cutoff) == 2
+    assert await store.dead_letters(["webhook"]) == []

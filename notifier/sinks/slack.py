@@ -44,7 +44,7 @@ from notifier.sinks.base import (
     retry_after_from_headers,
     utcnow,
 )
-from notifier.sinks.slack_blocks import digest_blocks, message_blocks, message_text
+from notifier.sinks.slack_blocks import digest_messages, message_blocks, message_text
 
 log = get_logger(__name__)
 
@@ -258,8 +258,11 @@ class SlackSink:
     async def _post_digest(self, channel: str, batch: list[Event]) -> SinkError | None:
         digest = messages.digest(batch, self._wording)
         try:
-            await self._pace(channel)
-            await self._post(channel, digest.plain_text(), digest_blocks(digest))
+            # A few posts at most (digest_messages bounds them), so every customer to
+            # call back is named. A failure part-way retries the whole digest.
+            for text, blocks in digest_messages(digest):
+                await self._pace(channel)
+                await self._post(channel, text, blocks)
         except _Failed as failed:
             return failed.error
         except NotifierError as exc:  # StoreError: Redis is down, nothing was posted

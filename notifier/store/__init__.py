@@ -7,7 +7,8 @@ One module per job, composed into ``Store``:
 - ``scripts``: the Lua scripts;
 - ``state``: the poll lease, cycle state and the atomic commit;
 - ``outbox``: queue, take, acknowledge, retry and dead-letter events per sink;
-- ``slack``: Slack threads, message updates and pacing, shared by replicas.
+- ``slack``: Slack threads, message updates and pacing, shared by replicas;
+- ``episodes``: each sink's failing streak, announced once per episode.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from notifier.store.connection import StoreBase, connect, now_ms
+from notifier.store.episodes import EpisodeOps, SinkEpisode
 from notifier.store.outbox import DeadLetter, OutboxOps, QueuedEvent
 from notifier.store.slack import SlackOps
 from notifier.store.state import AnswerMark, CycleState, DayChanges, StateOps
@@ -25,12 +27,13 @@ __all__ = [
     "DayChanges",
     "DeadLetter",
     "QueuedEvent",
+    "SinkEpisode",
     "Store",
     "now_ms",
 ]
 
 
-class Store(StateOps, SlackOps, OutboxOps, StoreBase):
+class Store(StateOps, SlackOps, OutboxOps, EpisodeOps, StoreBase):
     """Typed operations over one deployment's keys."""
 
     @classmethod

@@ -35,6 +35,7 @@ _SCRIPTS = {
     "replay": scripts.REPLAY,
     "pace": scripts.PACE,
     "enqueue": scripts.ENQUEUE,
+    "prune_dead": scripts.PRUNE_DEAD,
 }
 
 

@@ -19,10 +19,19 @@ Layout::
     {p}:owner:{sink}     hash event id -> owner of the attempt holding it (replica:attempt)
     {p}:done:{sink}      zset event id -> delivered at (ms): idempotency records
     {p}:dead:{sink}      hash event id -> dead letter
+    {p}:sink_health      hash sink -> "since|announced": the sink's current failing streak
     {p}:slack:thread:{channel}:{call}    Slack ts of the call's parent message
     {p}:slack:message:{channel}:{ts}     the call uuid of a parent message (decodes clicks)
     {p}:slack:latest:{channel}:{call}    the latest event shown in the parent message
     {p}:slack:pace:{channel}             next free send slot (ms)
+    {p}:callback:call:{call} hash: the claim (status, user, at: claims.ClaimState) and what
+                         the callback loop knows of its alert (channel, alert, since, day,
+                         number, call_at, call)                  (TTL: state days)
+    {p}:callback:due         zset call uuid -> when its escalation reminder falls due (ms)
+    {p}:callback:reminded:{call}   set once when the reminder is queued (TTL: state days)
+    {p}:callback:number:{day}:{hash}   zset call uuid -> call_at (s): one caller number's
+                         requests that day; ``hash`` is an HMAC of the number (TTL 2 days)
+    {p}:callback:secret      the deployment's random HMAC key for caller numbers (no TTL)
 """
 
 from __future__ import annotations
@@ -103,6 +112,9 @@ class Keys:
         """outbox, payload, done, dead: the order the scripts expect."""
         return [self.outbox(sink), self.payload(sink), self.done(sink), self.dead(sink)]
 
+    def sink_health(self) -> str:
+        return self.key("sink_health")
+
     # Slack
     def slack_thread(self, channel: str, call_uuid: str) -> str:
         return self.key("slack", "thread", channel, call_uuid)
@@ -115,3 +127,19 @@ class Keys:
 
     def slack_pace(self, channel: str) -> str:
         return self.key("slack", "pace", channel)
+
+    # The callback loop
+    def callback(self, call_uuid: str) -> str:
+        return self.key("callback", "call", call_uuid)
+
+    def callback_due(self) -> str:
+        return self.key("callback", "due")
+
+    def callback_reminded(self, call_uuid: str) -> str:
+        return self.key("callback", "reminded", call_uuid)
+
+    def callback_number(self, day: str, number_hash: str) -> str:
+        return self.key("callback", "number", day, number_hash)
+
+    def callback_secret(self) -> str:
+        return self.key("callback", "secret")

@@ -168,6 +168,10 @@ class OutboxOps(StoreBase):
                 )
         return sorted(letters, key=lambda d: d.failed_at)
 
+    async def prune_dead_letters(self, sink: str, older_than: float) -> int:
+        """Drop ``sink``'s dead letters that failed before ``older_than`` (epoch seconds)."""
+        return int(await self._run("prune_dead", [self.keys.dead(sink)], [older_than]))
+
     async def replay(self, sink: str, ids: Sequence[str] = ()) -> int:
         """Queue dead letters again (all of this sink's when ``ids`` is empty)."""
         outbox, payload, _, dead = self.keys.sink(sink)

@@ -240,3 +240,19 @@ for i = 2, #ARGV, 2 do
 end
 return queued
 """
+
+# Drop dead letters that failed before a cutoff; returns how many.
+# KEYS: dead. ARGV: cutoff (epoch seconds)
+PRUNE_DEAD = """
+local cutoff, dropped = tonumber(ARGV[1]), 0
+local flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do
+  local ok, letter = pcall(cjson.decode, flat[i + 1])
+  local at = ok and tonumber(letter['failed_at']) or 0
+  if at < cutoff then
+    redis.call('HDEL', KEYS[1], flat[i])
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
