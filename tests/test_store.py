@@ -226,11 +226,23 @@ async def test_reset_deletes_only_its_own_prefix(redis_url: str) -> None:
 
 @pytest.mark.parametrize(
     "mark",
-    [AnswerMark("d", None, 0), AnswerMark("d", 12.5, 3), AnswerMark("d", 1.0, 2, "cycle1")],
+    [
+        AnswerMark("d", None, 0),
+        AnswerMark("d", 12.5, 3),
+        AnswerMark("d", 1.0, 2, "cycle1"),
+        AnswerMark("d", None, 2, "", {("p1", "Ventas | Web", "Conectada"): 2}),
+        AnswerMark("d", 1.0, 3, "cycle1", {("", "", "SPAM"): 1, ("p", "Pé", "En cola"): 2}),
+    ],
 )
 def test_answer_marks_round_trip(mark: AnswerMark) -> None:
-    """Marks with and without an index token decode to what was encoded."""
+    """Marks with and without an index token or a status tally decode to what was encoded
+    (a popup name holding the separator included)."""
     assert AnswerMark.decode(mark.encode()) == mark
+
+
+def test_a_mark_with_an_unreadable_tally_keeps_its_other_fields() -> None:
+    """A tally that does not decode reads as "not counted yet", never as a lost mark."""
+    assert AnswerMark.decode("d|1.5|2|c1|not json") == AnswerMark("d", 1.5, 2, "c1", None)
 
 
 async def test_a_lost_lease_commits_no_call_index(store: Store) -> None:

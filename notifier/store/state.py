@@ -4,6 +4,7 @@ the atomic commit that writes them together with the events it queues.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,22 +34,40 @@ class AnswerMark:
     index: str = ""
     """Identifies the call index committed with this mark (the cycle that wrote both),
     so a poller can tell whether the index it kept in memory is still the stored one."""
+    tally: Mapping[tuple[str, str, str], int] | None = None
+    """The answer's calls by (popup uuid, popup name, status), kept up to date by each
+    cycle that diffs the answer, so any leader can export today's calls by status
+    (``clickfono_calls_today``) without reading every call. None: not counted yet."""
 
     def encode(self) -> str:
         deadline = "" if self.deadline is None else repr(self.deadline)
-        index = f"|{self.index}" if self.index else ""
-        return f"{self.digest}|{deadline}|{self.calls}{index}"
+        head = f"{self.digest}|{deadline}|{self.calls}"
+        if self.tally is None:
+            return f"{head}|{self.index}" if self.index else head
+        counts = [[*key, n] for key, n in self.tally.items() if n]
+        # Last: the JSON may hold "|" (popup names are customer text).
+        return f"{head}|{self.index}|{json.dumps(counts, ensure_ascii=False)}"
 
     @classmethod
     def decode(cls, text: str) -> AnswerMark | None:
-        parts = text.split("|")
-        if len(parts) not in (3, 4):
+        parts = text.split("|", 4)
+        if len(parts) not in (3, 4, 5):
             return None
         try:
             deadline = float(parts[1]) if parts[1] else None
-            return cls(parts[0], deadline, int(parts[2]), parts[3] if len(parts) == 4 else "")
+            tally = _decode_tally(parts[4]) if len(parts) == 5 else None
+            return cls(parts[0], deadline, int(parts[2]), parts[3] if len(parts) > 3 else "", tally)
         except ValueError:
             return None
+
+
+def _decode_tally(text: str) -> dict[tuple[str, str, str], int] | None:
+    """The tally part of a mark; None (count again) when it is not one."""
+    try:
+        rows = json.loads(text)
+        return {(str(u), str(n), str(s)): int(c) for u, n, s, c in rows}
+    except (ValueError, TypeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
