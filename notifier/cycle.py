@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from notifier import events as ev
+from notifier import tally as tallies
 from notifier.clickfono.client import Answer, ClickfonoClient
 from notifier.clickfono.models import Call, CallRecords, RejectedRecord, split_calls
 from notifier.config import EventFilter, Settings
@@ -57,6 +58,8 @@ class CycleReport:
     observed_late: bool
     popups_not_found: tuple[str, ...]
     timings: Mapping[str, float] = field(default_factory=dict)
+    calls_today: Mapping[tallies.Key, int] = field(default_factory=dict)
+    """Today's calls by (popup uuid, popup name, status), every answer included."""
 
     def log_fields(self) -> dict[str, object]:
         """The structured fields of the ``cycle`` log line (``run`` and ``once`` alike)."""
@@ -239,10 +242,12 @@ class Poller:
             stored = snapshots.get(plan.day, {})
             day_snaps, day_marks, day_indexes = changes.setdefault(plan.day, ({}, {}, {}))
             waits = plan.waits
+            counting = tallies.begin(state.answers.get(plan.day, {}).get(plan.answer.key), silent)
             for i in plan.selected:
                 call = plan.calls[i]
                 previous = _decode(stored.get(call.uuid), call.uuid, cycle_id)
                 result = diff_call(previous, call, ctx)
+                tallies.count(counting, previous, call)
                 if result.snapshot is not None:
                     day_snaps[call.uuid] = result.snapshot.encode()
                 detected.extend(result.events)
@@ -253,7 +258,9 @@ class Poller:
                 else:
                     waits[call.uuid] = since
             deadline = min(waits.values()) + alert_after if waits and alert_after > 0 else None
-            day_marks[plan.answer.key] = AnswerMark(plan.digest, deadline, plan.count, cycle_id)
+            day_marks[plan.answer.key] = AnswerMark(
+                plan.digest, deadline, plan.count, cycle_id, counting.counts
+            )
             day_indexes[plan.answer.key] = CallIndex.encode(plan.lines, waits)
         timings["diff"] = time.perf_counter() - started
 
@@ -287,6 +294,12 @@ class Poller:
             observed_late=late,
             popups_not_found=tuple(missing_popups),
             timings=timings,
+            calls_today=tallies.today(
+                {
+                    **state.answers.get(day_keys[0], {}),
+                    **changes.get(day_keys[0], ({}, {}, {}))[1],
+                }.values()
+            ),
         )
 
     async def _plan(
@@ -306,8 +319,9 @@ class Poller:
         for day, answer, _, _ in per_answer:
             mark = state.answers.get(day, {}).get(answer.key)
             kept = self._indexes.get((day, answer.key))
-            if silent:
-                indexes[day, answer.key] = None  # a baseline diffs every call
+            if silent or tallies.needs_full_count(mark):
+                # A baseline diffs every call; so does an answer not counted yet.
+                indexes[day, answer.key] = None
             elif kept and mark and mark.index == kept[0]:
                 indexes[day, answer.key] = kept[1]
             else:
@@ -345,7 +359,12 @@ class Poller:
         missing_popups = [a.key for _, a in listed if a.popup_not_found]
         for (day, answer), digest in zip(found, _digests([a for _, a in found]), strict=True):
             mark = state.answers.get(day, {}).get(answer.key)
-            if mark and mark.digest == digest and (mark.deadline is None or now_ts < mark.deadline):
+            if (
+                mark
+                and mark.digest == digest
+                and (mark.deadline is None or now_ts < mark.deadline)
+                and mark.tally is not None  # else counted once more (tally.py)
+            ):
                 unchanged += 1
                 seen += mark.calls
                 continue
