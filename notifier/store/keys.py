@@ -45,6 +45,8 @@ META_SOURCE_STATE = "source_state"
 META_SOURCE_FAILURES = "source_failures"
 META_SOURCE_SINCE = "source_since"
 META_SOURCE_ANNOUNCED = "source_announced"
+META_SUMMARY_DAY = "summary_day"
+"""The last local date whose daily summaries were queued (``report.daily_summary``)."""
 
 
 def lease_value(token: int, holder: str) -> str:
