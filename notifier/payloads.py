@@ -95,8 +95,9 @@ class SinkFailingDetail(TypedDict):
     dead_letters: Count
     """Its events that went to dead letters during the episode."""
     since: Timestamp
-    error: NotRequired[str]
-    """Its last delivery error, one line, no secret."""
+    """When the episode began."""
+    error: str
+    """Its last delivery error, one line, no secret (empty when unknown)."""
 
 
 @with_config(_STRICT)
@@ -106,6 +107,8 @@ class SinkRecoveredDetail(TypedDict):
     sink: str
     since: Timestamp
     """When the episode began."""
+    duration_seconds: Count
+    """How long the sink failed."""
 
 
 @with_config(_STRICT)
