@@ -82,9 +82,9 @@ async def test_json_url_delivers_the_spanish_wording_as_markdown(
     (delivery,) = receiver.alerts
     assert delivery.path == f"/hooks/{TOKEN}"
     payload = delivery.payload
-    assert payload["title"] == "Cliente sin contactar: se agotaron los intentos"
+    assert payload["title"] == "Cliente sin contactar"
     assert payload["type"] == "failure"
-    assert "**Qué hacer:** Llamar de vuelta al cliente lo antes posible." in payload["message"]
+    assert "Devolverle la llamada lo antes posible." in payload["message"]
     assert "Juan Perez" in payload["message"]
 
 

@@ -15,6 +15,7 @@ from notifier import events as ev
 from notifier.config import Settings, load_settings
 from notifier.errors import SinkError
 from notifier.events import Event
+from notifier.messages import format_phone
 from notifier.sinks.base import Sink
 from notifier.sinks.email import EmailSink
 from tests.support.redis_server import free_port
@@ -87,16 +88,20 @@ async def test_one_mail_groups_the_batch(smtp_server: SmtpServer) -> None:
     assert mail.sender == "alertas@clickfono.test"
     assert mail.recipients == ["ana@example.cl", "luis@example.cl"]
     message = mail.message
-    assert message["Subject"] == "[Clickfono] 3 alertas: 2 llamadas sin contactar, 1 SPAM"
+    assert message["Subject"] == "[Clickfono] 3 alertas: 2 clientes sin contactar, 1 llamada SPAM"
     assert message["To"] == "ana@example.cl, luis@example.cl"
     text, html = parts(message)
     for body in (text, html):
-        assert body.count("Cliente sin contactar") == 2
+        assert body.count("Devolver la llamada a") == 2
         assert "Llamada marcada como SPAM" in body
-        assert "Llamar de vuelta al cliente" in body
+        assert "Devolverle la llamada lo antes posible" in body
         assert "María Soto" in body
         assert "+56 9 8765 4321" in body
+        # Cards by urgency: both unreached customers before the SPAM, whatever the order sent.
+        assert body.index("María Soto") < body.index("Llamada marcada como SPAM")
     assert '<html lang="es">' in html
+    assert '<a href="tel:+56987654321">+56 9 8765 4321</a>' in html
+    assert "evt_" not in text + html
 
 
 async def test_english(smtp_server: SmtpServer) -> None:
@@ -104,7 +109,9 @@ async def test_english(smtp_server: SmtpServer) -> None:
     sink = EmailSink(settings_for(smtp_server, NOTIFIER_LANGUAGE="en"))
     assert await sink.send([call_event(ev.CALL_SPAM, status="SPAM")]) == [None]
     [mail] = smtp_server.wait_for(1)
-    assert mail.message["Subject"] == "[Clickfono] 1 alert: 1 SPAM"
+    assert mail.message["Subject"] == (
+        "[Clickfono] Review the SPAM call from Juan Perez (+56 9 8765 4321)"
+    )
     text, html = parts(mail.message)
     assert "Call marked as SPAM" in text and "What to do" in text
     assert '<html lang="en">' in html and "Call marked as SPAM" in html
@@ -118,7 +125,9 @@ async def test_masking(smtp_server: SmtpServer) -> None:
     [mail] = smtp_server.wait_for(1)
     raw = mail.message.as_string()
     for body in parts(mail.message):
-        assert "+56 9 **** 4321" in body
+        assert "+56 9 **** 4321" in body and "J. P." in body
+        assert "panel de Clickfono" in body
+    assert "tel:" not in raw
     for secret in ("8765", "Perez", "11.111.111"):
         assert secret not in raw
 
@@ -223,3 +232,85 @@ async def test_empty_batch_sends_nothing(smtp_server: SmtpServer) -> None:
     """An empty batch returns no outcomes and sends no mail."""
     assert await EmailSink(settings_for(smtp_server)).send([]) == []
     assert smtp_server.messages == [] and smtp_server.ehlos == 0
+
+
+def storm(n_unreached: int = 150, n_spam: int = 50) -> list[Event]:
+    """A storm in detection order: SPAM first, as it often comes."""
+    spam = [call_event(ev.CALL_SPAM, uuid=f"s{i:03d}", status="SPAM") for i in range(n_spam)]
+    unreached = [
+        Event(
+            type=ev.CALL_ATTEMPTS_EXHAUSTED,
+            id=f"evt_u{i}",
+            detected_at=DETECTED,
+            call={
+                **SPEC_CALL,
+                "uuid": f"u{i:03d}",
+                "call_at": "2026-11-24T09:40:00-03:00",
+                "caller_number": f"+5699{i:07d}",
+                "additionals": {"Nombre": f"Cliente Número {i} González", "Rut": "1-9"},
+            },
+            previous_status="En cola",
+        )
+        for i in range(n_unreached)
+    ]
+    return spam + unreached
+
+
+async def test_a_200_event_email_stays_under_100_kb(smtp_server: SmtpServer) -> None:
+    """A 200-event batch is one mail under 100 KB (Gmail clips above ~102 KB) that still
+    names every unreached customer's number, most urgent first."""
+    sink = EmailSink(settings_for(smtp_server))
+    assert await sink.send(storm()) == [None] * 200
+    [mail] = smtp_server.wait_for(1)
+    size = len(mail.message.as_bytes())
+    assert size < 100_000, size
+    text, html = parts(mail.message)
+    assert mail.message["Subject"].startswith(
+        "[Clickfono] 200 alertas: 150 clientes sin contactar, 50 llamadas SPAM"
+    )
+    for i in range(150):
+        assert format_phone(f"+5699{i:07d}") in text
+        assert f'href="tel:+5699{i:07d}"' in html
+    body = html[html.index("<body") :]
+    assert body.index("Cliente sin contactar") < body.index("50 llamadas SPAM: revisar")
+
+
+async def test_a_huge_batch_is_summarised_under_100_kb(smtp_server: SmtpServer) -> None:
+    """Beyond what fits, the mail counts the rest instead of growing past 100 KB."""
+    long_form = {"Nombre": "N" * 300, **{f"Campo {k}": "v" * 300 for k in range(8)}}
+    events = [
+        Event(
+            type=ev.CALL_QUEUED_TOO_LONG,
+            id=f"evt_q{i}",
+            detected_at=DETECTED,
+            call={**SPEC_CALL, "uuid": f"q{i}", "status": "En cola", "additionals": long_form},
+        )
+        for i in range(1500)
+    ]
+    sink = EmailSink(settings_for(smtp_server))
+    assert await sink.send(events) == [None] * 1500
+    [mail] = smtp_server.wait_for(1)
+    assert len(mail.message.as_bytes()) < 100_000
+    text, _ = parts(mail.message)
+    assert "más: revisen el panel de Clickfono" in text
+
+
+async def test_colours_follow_severity(smtp_server: SmtpServer) -> None:
+    """Unreached customers are red; out of hours (a next-morning task) is not."""
+    out_of_hours = Event(
+        type=ev.CALL_OUTSIDE_BUSINESS_HOURS,
+        id="evt_o",
+        detected_at=DETECTED,
+        call={**SPEC_CALL, "status": "Fuera de horario"},
+        reason="status",
+    )
+    sink = EmailSink(settings_for(smtp_server))
+    assert await sink.send([out_of_hours, call_event()]) == [None, None]
+    [mail] = smtp_server.wait_for(1)
+    _, html = parts(mail.message)
+    red = "#c62828"
+    unreached = html[
+        html.index("Cliente sin contactar") - 200 : html.index("Cliente sin contactar")
+    ]
+    out = html[html.index("Llamada recibida fuera") - 200 : html.index("Llamada recibida fuera")]
+    assert red in unreached and red not in out

@@ -14,6 +14,7 @@ from notifier import events as ev
 from notifier.config import Settings, load_settings
 from notifier.errors import SinkError, StoreError
 from notifier.events import Event
+from notifier.messages import format_phone
 from notifier.sinks.base import Sink
 from notifier.sinks.slack import SlackSink
 from notifier.store import Store
@@ -96,10 +97,12 @@ async def test_sink_protocol_and_block_kit(slack_api: FakeSlack, make_sink: Any)
     assert post.body["channel"] == "#alertas"
     assert post.body["blocks"][0]["type"] == "header"
     assert "Cliente sin contactar" in post.body["blocks"][0]["text"]["text"]
-    assert "Llamar de vuelta al cliente" in block_text(post.body)
-    assert "+56 9 8765 4321" in block_text(post.body)
+    headline = post.body["blocks"][1]["text"]["text"]
+    assert headline == "*Devolver la llamada a Juan Perez (+56 9 8765 4321)*"
+    assert "Devolverle la llamada lo antes posible" in block_text(post.body)
     assert post.body["text"].startswith("Cliente sin contactar")
-    assert "Llamar de vuelta al cliente" in post.body["text"]
+    assert "Devolverle la llamada lo antes posible" in post.body["text"]
+    assert "evt_" not in json.dumps(post.body)
 
 
 async def test_routes_by_popup(slack_api: FakeSlack, make_sink: Any) -> None:
@@ -141,18 +144,41 @@ async def test_second_alert_threads_and_updates_parent(
     assert "actualizado a las 10:30. El historial está en el hilo" in block_text(update.body)
 
 
-async def test_storm_becomes_one_digest(slack_api: FakeSlack, make_sink: Any) -> None:
-    """200 alerts for one channel in one batch are posted as exactly one digest."""
+def section_texts(body: dict[str, Any]) -> list[str]:
+    texts = []
+    for block in body["blocks"]:
+        if isinstance(block.get("text"), dict):
+            texts.append(block["text"]["text"])
+        texts += [f["text"] for f in block.get("fields", [])]
+        texts += [e["text"] for e in block.get("elements", []) if "text" in e]
+    return texts
+
+
+async def test_storm_names_every_unreached_customer_within_5_calls(
+    slack_api: FakeSlack, make_sink: Any
+) -> None:
+    """A 200-alert storm (SPAM detected first) costs at most 5 Slack API calls, within
+    Block Kit's limits, and names every unreached customer by number, before the SPAM."""
     sink = make_sink(bot_settings(slack_api, SLACK_STORM_THRESHOLD="20"))
-    batch = [call_event(uuid=f"call{i:03d}") for i in range(150)]
-    batch += [call_event(ev.CALL_SPAM, uuid=f"spam{i:03d}", status="SPAM") for i in range(50)]
+    batch = [call_event(ev.CALL_SPAM, uuid=f"spam{i:03d}", status="SPAM") for i in range(50)]
+    batch += [call_event(uuid=f"call{i:03d}", number=f"+5699{i:07d}") for i in range(150)]
     outcomes = await sink.send(batch)
     assert outcomes == [None] * 200
-    [digest] = posts(slack_api)
-    assert "200 alertas" in digest.body["text"]
-    assert "150 llamadas sin contactar" in digest.body["text"]
-    assert "50 SPAM" in digest.body["text"]
-    assert "y 195 más" in digest.body["text"]
+    assert 1 <= len(slack_api.requests) <= 5
+    digests = posts(slack_api)
+    assert len(digests) == len(slack_api.requests)
+    shown = "\n".join(block_text(d.body) for d in digests)
+    for i in range(150):
+        assert format_phone(f"+5699{i:07d}") in shown
+    assert shown.index("150 clientes sin contactar") < shown.index("50 llamadas SPAM")
+    assert shown.count("+56 9 8765 4321") == 3  # SPAM: a count and a few examples
+    for digest in digests:
+        assert len(digest.body["blocks"]) <= 50
+        assert all(len(t) <= 3000 for t in section_texts(digest.body))
+    first = digests[0].body["text"]
+    assert first.startswith("200 alertas de Clickfono")
+    assert "150 clientes sin contactar" in first and "50 llamadas SPAM" in first
+    assert "ciclo" not in shown + first
     assert slack_api.calls("chat.update") == []
 
 

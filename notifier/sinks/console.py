@@ -46,7 +46,7 @@ class ConsoleSink:
             caller = messages.show_phone(str(caller), self.wording) if caller else ""
             name = str((call.get("additionals") or {}).get("Nombre", ""))
             if self.wording.mask_pii and name:
-                name = messages.mask_text(name)
+                name = messages.mask_name(name)
             late = "  [late]" if event.observed_late else ""
             text = (
                 f"{local}  {kind} {status:<44} {call.get('popup_name') or '-':<18} "
