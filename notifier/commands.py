@@ -14,6 +14,7 @@ from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller, polled_dates
 from notifier.daemon import Daemon, replica_id
+from notifier.daily import DailySummaries
 from notifier.delivery import DeliveryReport, DeliveryWorker, SinkWatch
 from notifier.errors import LeaseLost, NotifierError, SourceError, StoreError
 from notifier.logs import get_logger
@@ -79,6 +80,9 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
             try:
                 report = await poller.run_cycle(lease_value(token, holder))
                 log.info("cycle", **report.log_fields())
+                # After the summary time, the first successful once of the day sends it.
+                summaries = DailySummaries(settings, app.client, app.store, poller.filters)
+                await summaries.run_if_due(lease_value(token, holder))
             except (SourceError, LeaseLost) as exc:
                 log.error("cycle_failed", error=str(exc))
                 error = exc

@@ -16,6 +16,7 @@ from notifier import metrics
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller
+from notifier.daily import DailySummaries
 from notifier.delivery import DeliveryWorker, SinkWatch
 from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
 from notifier.health import Health, serve_health
@@ -83,6 +84,7 @@ class Daemon:
         self.sinks = list(sinks)
         self.holder = holder or replica_id()
         self.poller = Poller(settings, client, store, sink_filters(settings, self.sinks))
+        self.summaries = DailySummaries(settings, client, store, self.poller.filters)
         watch = SinkWatch(
             store,
             sink_filters(settings, self.sinks),
@@ -193,6 +195,10 @@ class Daemon:
             metrics.EVENTS.labels(event.type).inc()
         log.info("cycle", **report.log_fields(), seconds=round(elapsed, 3))
         self.health.ready, self.health.reason = True, "ok"
+        # The business gauges, and once a day the summaries (never fail the cycle).
+        await self.summaries.record_gauges(report.calls_today)
+        if await self.summaries.run_if_due(lease):
+            self._wake.set()
         if report.queued:
             self._wake.set()
         return True

@@ -74,18 +74,27 @@ class Callback:
 class CallbackSource(Protocol):
     """What the summary and the open-callbacks gauge read from the callback loop.
 
-    The claim store implements it once claims live in Redis; until then ``NO_CALLBACKS``.
+    An adapter over the claim store implements it; without the loop, ``NO_CALLBACKS``.
     """
 
-    async def callbacks(self, day: date) -> Mapping[str, Callback]:
-        """The callbacks of alerts about ``day``'s calls, by call uuid."""
+    async def callbacks(self, day: date, call_uuids: Sequence[str]) -> Mapping[str, Callback]:
+        """The callbacks of these calls of ``day`` that have one, by call uuid (read once
+        a day, for the summary)."""
+        ...
+
+    async def open_by_popup(self, day: date) -> Mapping[tuple[str, str], int]:
+        """Open callbacks of ``day`` by (popup uuid, popup name) (read after each cycle,
+        for ``clickfono_open_callbacks``)."""
         ...
 
 
 class NoCallbacks:
     """The callback loop is off (or not built yet): no callback has a state."""
 
-    async def callbacks(self, day: date) -> Mapping[str, Callback]:
+    async def callbacks(self, day: date, call_uuids: Sequence[str]) -> Mapping[str, Callback]:
+        return {}
+
+    async def open_by_popup(self, day: date) -> Mapping[tuple[str, str], int]:
         return {}
 
 
