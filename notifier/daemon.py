@@ -13,12 +13,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from notifier import metrics
+from notifier.callbacks import CallbackLoop
+from notifier.callbacks import enabled as callbacks_enabled
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller
 from notifier.daily import DailySummaries
 from notifier.delivery import DeliveryWorker, SinkWatch
 from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
+from notifier.events import Event
 from notifier.health import Health, serve_health
 from notifier.logs import get_logger
 from notifier.sinks.base import Sink
@@ -105,6 +108,12 @@ class Daemon:
         self.lease_value: str | None = None
         self.failures = 0
         self._wake = asyncio.Event()
+        self.callbacks: CallbackLoop | None = None
+        """The Slack callback loop, with Socket Mode configured (every replica listens)."""
+        if callbacks_enabled(settings):
+            self.callbacks = CallbackLoop(
+                settings, store, sink_filters(settings, self.sinks), on_queued=self._wake.set
+            )
         self._prune_at = 0.0
         self._lease_tried = asyncio.Event()
         """Set once the first lease attempt is done, so the first poll runs at once."""
@@ -199,9 +208,21 @@ class Daemon:
         await self.summaries.record_gauges(report.calls_today)
         if await self.summaries.run_if_due(lease):
             self._wake.set()
+        if self.callbacks is not None:
+            await self._after_cycle(self.callbacks, report.events)
         if report.queued:
             self._wake.set()
         return True
+
+    async def _after_cycle(self, loop: CallbackLoop, events: Sequence[Event]) -> None:
+        """The callback loop's share of a cycle (numbers, alerts, auto-resolve). Failing it
+        never fails the cycle: the alerts are out, and the next Conectada call retries."""
+        try:
+            await loop.after_cycle(events)
+        except StoreError as exc:
+            log.warning("callbacks_after_cycle_failed", error=str(exc))
+        except Exception as exc:  # a bug here must not stop the alerts
+            log.error("callbacks_after_cycle_crashed", error=type(exc).__name__, exc_info=exc)
 
     async def _step_aside(self) -> None:
         """Give the lease up after a rejected token, so a replica rolled out with a fixed
@@ -332,6 +353,13 @@ class Daemon:
                 for w in self.workers
             },
         }
+        listener = None
+        if self.callbacks is not None:
+            listener = self.callbacks.make_listener()
+            await listener.start()
+            self._tasks["remind"] = asyncio.create_task(
+                self.callbacks.remind_loop(stop, lambda: self.lease_value is not None)
+            )
         for name, task in self._tasks.items():
             task.add_done_callback(functools.partial(self._on_task_done, name, stop=stop))
         tasks = list(self._tasks.values())
@@ -344,6 +372,8 @@ class Daemon:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            if listener is not None:
+                await listener.stop(drain=2.0)
             if self.lease_value:
                 with contextlib.suppress(StoreError):
                     token = lease_token(self.lease_value)

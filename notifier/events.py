@@ -218,6 +218,14 @@ SLACK_UPDATE = _declare(
     _DIM,
     "Refresh a call's Slack message to its latest state (internal).",
 )
+SLACK_REMINDER = _declare(
+    "slack.reminder",
+    Kind.UPDATE,
+    1,
+    ":alarm_clock:",
+    _DIM,
+    "The one escalation reminder in an unclaimed callback's Slack thread (internal).",
+)
 
 PUBLIC_TYPES: tuple[str, ...] = tuple(n for n, t in REGISTRY.items() if t.public)
 """The types a ``*_EVENTS`` filter can select and the webhook contract describes."""

@@ -7,10 +7,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from notifier.errors import SinkError
 from notifier.events import Event
+
+if TYPE_CHECKING:
+    from notifier.store.callbacks import CallbackView
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +122,7 @@ class SlackState(Protocol):
     ) -> None: ...
 
     async def reserve_slot(self, channel: str, interval: float) -> float: ...
+
+    async def callback_view(self, call_uuid: str) -> CallbackView:
+        """The claim and request count of a call (read only with ``SLACK_APP_TOKEN``)."""
+        ...

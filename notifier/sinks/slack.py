@@ -31,6 +31,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from notifier import events as ev
 from notifier import messages
+from notifier.claims import Status
 from notifier.config import Settings
 from notifier.errors import ConfigError, NotifierError, SinkError
 from notifier.events import Event
@@ -44,7 +45,13 @@ from notifier.sinks.base import (
     retry_after_from_headers,
     utcnow,
 )
-from notifier.sinks.slack_blocks import digest_messages, message_blocks, message_text
+from notifier.sinks.slack_blocks import (
+    callback_blocks,
+    digest_messages,
+    message_blocks,
+    message_text,
+    reminder_blocks,
+)
 
 log = get_logger(__name__)
 
@@ -131,6 +138,10 @@ class SlackSink:
         else:
             raise ConfigError("SLACK_BOT_TOKEN: the Slack sink needs it or SLACK_WEBHOOK_URL")
         self._session: aiohttp.ClientSession | None = None
+        # Buttons only when someone receives the clicks (Socket Mode), on Web API posts.
+        self._buttons = bool(settings.slack_app_token.get_secret_value().strip()) and bool(
+            self._web
+        )
 
     # Sink protocol
 
@@ -217,7 +228,14 @@ class SlackSink:
             await on_outcome(index, outcome)
 
         posts = [(e, i) for e, i in zip(batch, indexes, strict=True) if not ev.is_update(e.type)]
-        updates = [(e, i) for e, i in zip(batch, indexes, strict=True) if ev.is_update(e.type)]
+        updates = [
+            (e, i)
+            for e, i in zip(batch, indexes, strict=True)
+            if ev.is_update(e.type) and e.type != ev.SLACK_REMINDER
+        ]
+        reminders = [
+            (e, i) for e, i in zip(batch, indexes, strict=True) if e.type == ev.SLACK_REMINDER
+        ]
         limited: SinkError | None = None
         if len(posts) > self._threshold:
             error = await self._guarded(channel, self._post_digest(channel, [e for e, _ in posts]))
@@ -243,6 +261,11 @@ class SlackSink:
                 limited = outcome
             for index in call_indexes:
                 await settle(index, outcome)
+        for event, index in reminders:
+            outcome = limited or await self._guarded(channel, self._post_reminder(channel, event))
+            if outcome is not None and outcome.retry_after is not None:
+                limited = outcome
+            await settle(index, outcome)
         return [outcome_of[i] for i in indexes]
 
     async def _guarded(
@@ -277,6 +300,9 @@ class SlackSink:
         call_uuid = event.call_uuid if self._web is not None else None
         try:
             parent = await self._state.get_thread(channel, call_uuid) if call_uuid else None
+            if call_uuid and parent is None and self._buttons and event.type in ev.PERSON_TYPES:
+                view = await self._state.callback_view(call_uuid)
+                blocks += callback_blocks(call_uuid, view.state, self._wording, view.requests_today)
             await self._pace(channel)
             ts = await self._post(channel, text, blocks, thread_ts=parent, broadcast=True)
         except _Failed as failed:
@@ -318,18 +344,42 @@ class SlackSink:
                 return None  # no parent was posted (or it expired): nothing to update
             message = messages.render(latest, self._wording)
             note = messages.thread_note(self._clock(), self._wording)
+            blocks = message_blocks(message, extra_note=note)
+            if self._buttons:
+                view = await self._state.callback_view(call_uuid)
+                if latest.type in ev.PERSON_TYPES or view.state.status is not Status.UNCLAIMED:
+                    blocks += callback_blocks(
+                        call_uuid, view.state, self._wording, view.requests_today
+                    )
             await self._pace(channel)
             assert self._web is not None
             await self._web.chat_update(
                 channel=channel,
                 ts=ts,
                 text=message_text(message),
-                blocks=message_blocks(message, extra_note=note),
+                blocks=blocks,
             )
         except NotifierError as exc:  # StoreError: Redis is down, nothing was updated
             return SinkError(f"Slack state unavailable: {exc}")
         except Exception as exc:
             return self._failure("chat.update", exc)
+        return None
+
+    async def _post_reminder(self, channel: str, event: Event) -> SinkError | None:
+        """The one escalation reminder, in the call's thread and broadcast to the channel."""
+        call_uuid = str(event.detail.get("call_uuid", ""))
+        text = str(event.detail.get("text", ""))
+        try:
+            parent = await self._state.get_thread(channel, call_uuid)
+            if parent is None or not text:
+                return None  # the thread expired: there is nothing left to remind about
+            await self._pace(channel)
+            await self._post(channel, text, reminder_blocks(text), thread_ts=parent, broadcast=True)
+        except _Failed as failed:
+            return failed.error
+        except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
+            return SinkError(f"Slack state unavailable: {exc}")
+        log.info("slack_reminder_sent", channel=channel, call=call_uuid)
         return None
 
     async def _pace(self, channel: str) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifier import claims
 from notifier import events as ev
-from notifier.messages import Digest, DigestGroup, Message
+from notifier.claims import ClaimState
+from notifier.messages import Digest, DigestGroup, Message, Wording
 
 _HEADER_MAX = 150  # Block Kit limits
 _TEXT_MAX = 3000
@@ -172,3 +174,47 @@ def digest_messages(digest: Digest) -> list[tuple[str, list[dict[str, Any]]]]:
 def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
     """The first post of ``digest_messages`` (a digest that fits in one post is all of it)."""
     return digest_messages(digest)[0][1]
+
+
+def callback_blocks(
+    call_uuid: str, state: ClaimState, wording: Wording, requests_today: int = 1
+) -> list[dict[str, Any]]:
+    """The callback part of an alert that needs a person: who has it (or "3.ª solicitud
+    hoy"), and the buttons its state offers (SPEC's ``action_id``s, value = call uuid).
+
+    Only for the thread's parent message and its updates, and only with Socket Mode
+    (``SLACK_APP_TOKEN``): without it nobody would receive the clicks.
+    """
+    blocks: list[dict[str, Any]] = []
+    lines = [
+        line
+        for line in (
+            claims.state_line(state, wording),
+            claims.repeat_line(requests_today, wording),
+        )
+        if line
+    ]
+    if lines:
+        # state_line holds only <@U…> ids (claims.mention escapes anything else) and times.
+        blocks.append(_context(*(f"*{line}*" for line in lines)))
+    labels = claims.BUTTON_LABELS[wording.language]
+    buttons = []
+    for action in claims.buttons_for(state):
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": f"clickfono.{action}",
+            "text": {"type": "plain_text", "text": labels[action], "emoji": True},
+            "value": call_uuid,
+        }
+        if action == "claim":
+            button["style"] = "primary"
+        buttons.append(button)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "clickfono.actions", "elements": buttons})
+    return blocks
+
+
+def reminder_blocks(text: str) -> list[dict[str, Any]]:
+    """The escalation reminder: ``text`` is ours (claims.reminder_text) with the configured
+    mention, so it is not escaped (the mention must notify)."""
+    return [_section(f":alarm_clock: {text}")]

@@ -7,6 +7,7 @@ One module per job, composed into ``Store``:
 - ``scripts``: the Lua scripts;
 - ``state``: the poll lease, cycle state and the atomic commit;
 - ``outbox``: queue, take, acknowledge, retry and dead-letter events per sink;
+- ``callbacks``: claims, escalation reminders and callers' keyed numbers;
 - ``slack``: Slack threads, message updates and pacing, shared by replicas;
 - ``episodes``: each sink's failing streak, announced once per episode.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from notifier.store.callbacks import CallbackOps, CallbackRecord, CallbackView
 from notifier.store.connection import StoreBase, connect, now_ms
 from notifier.store.episodes import EpisodeOps, SinkEpisode
 from notifier.store.outbox import DeadLetter, OutboxOps, QueuedEvent
@@ -23,6 +25,8 @@ from notifier.store.state import AnswerMark, CycleState, DayChanges, StateOps
 
 __all__ = [
     "AnswerMark",
+    "CallbackRecord",
+    "CallbackView",
     "CycleState",
     "DayChanges",
     "DeadLetter",
@@ -33,7 +37,7 @@ __all__ = [
 ]
 
 
-class Store(StateOps, SlackOps, OutboxOps, EpisodeOps, StoreBase):
+class Store(StateOps, SlackOps, OutboxOps, EpisodeOps, CallbackOps, StoreBase):
     """Typed operations over one deployment's keys."""
 
     @classmethod

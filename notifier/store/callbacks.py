@@ -1,0 +1,286 @@
+"""The callback loop's shared state: claims, reminders and callers' numbers, across replicas.
+
+A callback's claim is one hash (``Keys.callback``): the ``claims.ClaimState`` fields and
+what the loop knows of the alert (channel, type, when first seen, the caller number's
+keyed hash, the call as last seen). ``transition`` is the one way a claim changes: a Lua
+script compares the state the caller decided on with the stored one, writes the new
+state and queues the events that announce it (``callback.*`` to every sink whose filter
+admits them, the ``slack.update`` of the message) in the same step. Two clicks on two
+replicas therefore give one owner, and a crash can't change a claim without its events.
+
+Caller numbers are never stored. Each is keyed by ``HMAC-SHA256(secret, digits)``, where
+the secret is 32 random bytes created once per deployment in Redis (``SET NX``). Not a
+hash derived from the prefix: Chilean numbers are ~10^9 candidates, so anyone who knew
+the prefix (it is in every key name) could reverse a derived hash in seconds. With a
+random key, reversing needs the key, which lives only in Redis; someone who reads Redis
+can still do it, but no more than the snapshots and alerts already there let them. If
+the key is lost (Redis wiped), a new one is made: same-day matching restarts, nothing
+else depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from notifier.claims import ClaimState
+from notifier.events import Event
+from notifier.store.connection import StoreBase, now_ms, unavailable
+from notifier.store.outbox import encode_record
+
+NUMBER_TTL_SECONDS = 2 * 86400
+"""A number's requests of a day are only compared within that day."""
+
+_STATE_FIELDS = ("status", "user", "at")
+
+# Compare-and-set a claim and queue its events, atomically.
+# KEYS: the callback hash, then outbox, payload, done, dead per sink.
+# ARGV: expected status, user, at ('' = absent); new status, user, at; ttl s; now ms;
+#       m, then m (field, value) pairs to set; then per sink: n, then n (id, record).
+# Returns 1 when the claim moved, 0 when the stored state was not the expected one.
+TRANSITION = """
+local cur_s = redis.call('HGET', KEYS[1], 'status') or 'unclaimed'
+local cur_u = redis.call('HGET', KEYS[1], 'user') or ''
+local cur_a = redis.call('HGET', KEYS[1], 'at') or ''
+if cur_s ~= ARGV[1] or cur_u ~= ARGV[2] or cur_a ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[4])
+if ARGV[5] == '' then redis.call('HDEL', KEYS[1], 'user')
+else redis.call('HSET', KEYS[1], 'user', ARGV[5]) end
+if ARGV[6] == '' then redis.call('HDEL', KEYS[1], 'at')
+else redis.call('HSET', KEYS[1], 'at', ARGV[6]) end
+local i = 10
+for _ = 1, tonumber(ARGV[9]) do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
+local now = tonumber(ARGV[8])
+for s = 0, (#KEYS - 1) / 4 - 1 do
+  local outbox, payload, done, dead = KEYS[2 + 4 * s], KEYS[3 + 4 * s], KEYS[4 + 4 * s],
+    KEYS[5 + 4 * s]
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    local id = ARGV[i]
+    if not redis.call('ZSCORE', done, id) and not redis.call('ZSCORE', outbox, id)
+        and redis.call('HEXISTS', dead, id) == 0 then
+      redis.call('ZADD', outbox, now, id)
+      redis.call('HSET', payload, id, ARGV[i + 1])
+    end
+    i = i + 2
+  end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRecord:
+    """What the store holds for one callback."""
+
+    state: ClaimState
+    fields: Mapping[str, str]
+    """Everything in the hash (channel, alert, since, day, number, call_at, call)."""
+
+    @property
+    def call(self) -> dict[str, Any] | None:
+        text = self.fields.get("call")
+        if not text:
+            return None
+        value = json.loads(text)
+        return value if isinstance(value, dict) else None
+
+    def number(self, name: str) -> float | None:
+        text = self.fields.get(name)
+        try:
+            return float(text) if text else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackView:
+    """What a Slack message shows of its callback: the claim and the caller's request count."""
+
+    state: ClaimState
+    requests_today: int
+    """This call's place among its caller number's requests that day (1 = the first)."""
+
+
+def _state_args(state: ClaimState) -> list[str]:
+    fields = state.to_fields()
+    return [fields.get(name, "") for name in _STATE_FIELDS]
+
+
+class CallbackOps(StoreBase):
+    """Claims, escalation reminders and the keyed index of callers' numbers."""
+
+    # Caller numbers
+
+    async def number_hash(self, number: str) -> str:
+        """The keyed hash a caller number is stored under (digits only, so formats agree)."""
+        key: bytes | None = getattr(self, "_number_key", None)
+        if key is None:
+            name = self.keys.callback_secret()
+            async with self.errors():
+                await self.redis.set(name, secrets.token_hex(32), nx=True)
+                stored = await self.redis.get(name)
+            key = bytes.fromhex(str(stored))
+            self._number_key = key
+        digits = "".join(ch for ch in number if ch.isdigit()) or number
+        return hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def register_request(
+        self, day: str, number_hash: str, call_uuid: str, call_at: float
+    ) -> None:
+        """Count a call among its number's requests of ``day`` (repeating it changes nothing)."""
+        key = self.keys.callback_number(day, number_hash)
+        async with self.errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {call_uuid: call_at}, nx=True)
+            pipe.expire(key, NUMBER_TTL_SECONDS)
+            await pipe.execute()
+
+    async def number_requests(self, day: str, number_hash: str) -> list[tuple[str, float]]:
+        """The number's requests of ``day`` as ``(call uuid, call_at)``, oldest first."""
+        async with self.errors():
+            pairs = await self.redis.zrange(
+                self.keys.callback_number(day, number_hash), 0, -1, withscores=True
+            )
+        return [(str(uuid), float(score)) for uuid, score in pairs]
+
+    # Claims
+
+    async def callback_record(self, call_uuid: str) -> CallbackRecord:
+        async with self.errors():
+            fields = await self.redis.hgetall(self.keys.callback(call_uuid))
+        return CallbackRecord(
+            ClaimState.from_fields({k: v for k, v in fields.items() if k in _STATE_FIELDS}),
+            fields,
+        )
+
+    async def claim_state(self, call_uuid: str) -> ClaimState:
+        return (await self.callback_record(call_uuid)).state
+
+    async def callback_view(self, call_uuid: str) -> CallbackView:
+        """The claim and the request count a call's Slack message shows."""
+        record = await self.callback_record(call_uuid)
+        day, number = record.fields.get("day"), record.fields.get("number")
+        requests = 1
+        if day and number:
+            async with self.errors():
+                rank = await self.redis.zrank(self.keys.callback_number(day, number), call_uuid)
+            requests = int(rank) + 1 if rank is not None else 1
+        return CallbackView(record.state, requests)
+
+    async def transition(
+        self,
+        call_uuid: str,
+        expected: ClaimState,
+        new: ClaimState,
+        events: Mapping[str, Sequence[Event]],
+        fields: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Move the claim from ``expected`` to ``new`` and queue ``events`` per sink, in one
+        atomic step; False (nothing written, nothing queued) when it was not ``expected``."""
+        extra = dict(fields or {})
+        keys = [self.keys.callback(call_uuid)]
+        args: list[Any] = [
+            *_state_args(expected),
+            *_state_args(new),
+            self.ttl_seconds,
+            now_ms(),
+            len(extra),
+        ]
+        for name, value in extra.items():
+            args += [name, value]
+        for sink, sink_events in events.items():
+            keys += self.keys.sink(sink)
+            args.append(len(sink_events))
+            for event in sink_events:
+                args += [event.id, encode_record(event.to_json())]
+        script = getattr(self, "_transition_script", None)
+        if script is None:
+            script = self.redis.register_script(TRANSITION)
+            self._transition_script = script
+        try:
+            moved = await script(keys=keys, args=args)
+        except RedisError as exc:
+            raise unavailable(self.where, exc) from None
+        return bool(moved)
+
+    async def note_alert(
+        self,
+        call_uuid: str,
+        *,
+        alert_type: str,
+        since: float,
+        call: Mapping[str, Any],
+        channel: str,
+        day: str,
+        number_hash: str | None,
+        call_at: float | None,
+        due_at: float | None,
+    ) -> None:
+        """Record (once) that a call's alert needs a person, and when its reminder is due.
+
+        The first alert's time, channel and number are kept; the type and the call data
+        follow the latest alert. ``due_at`` (epoch seconds) schedules the reminder once.
+        """
+        key = self.keys.callback(call_uuid)
+        once = {"since": repr(since), "channel": channel, "day": day}
+        if number_hash:
+            once["number"] = number_hash
+        if call_at is not None:
+            once["call_at"] = repr(call_at)
+        async with self.errors(), self.redis.pipeline(transaction=True) as pipe:
+            for name, value in once.items():
+                pipe.hsetnx(key, name, value)
+            pipe.hset(
+                key,
+                mapping={
+                    "alert": alert_type,
+                    "call": json.dumps(dict(call), ensure_ascii=False, default=str),
+                },
+            )
+            pipe.expire(key, self.ttl_seconds)
+            if due_at is not None:
+                pipe.zadd(self.keys.callback_due(), {call_uuid: due_at * 1000}, nx=True)
+            await pipe.execute()
+
+    # Escalation
+
+    async def due_reminders(self, now: float, limit: int = 100) -> list[str]:
+        """Calls whose reminder is due at ``now`` (epoch seconds), oldest first."""
+        async with self.errors():
+            ids = await self.redis.zrangebyscore(
+                self.keys.callback_due(), "-inf", now * 1000, start=0, num=limit
+            )
+        return [str(i) for i in ids]
+
+    async def postpone_reminder(self, call_uuid: str, due_at: float) -> None:
+        async with self.errors():
+            await self.redis.zadd(self.keys.callback_due(), {call_uuid: due_at * 1000}, xx=True)
+
+    async def drop_reminder(self, call_uuid: str) -> None:
+        async with self.errors():
+            await self.redis.zrem(self.keys.callback_due(), call_uuid)
+
+    async def reminder_sent(self, call_uuid: str) -> bool:
+        async with self.errors():
+            return bool(await self.redis.exists(self.keys.callback_reminded(call_uuid)))
+
+    async def mark_reminded(self, call_uuid: str) -> bool:
+        """Set the call's set-once reminder marker; False when it was already set."""
+        async with self.errors():
+            return bool(
+                await self.redis.set(
+                    self.keys.callback_reminded(call_uuid), "1", nx=True, ex=self.ttl_seconds
+                )
+            )
