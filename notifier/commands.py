@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from notifier import callbacks
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller, polled_dates
@@ -20,7 +21,7 @@ from notifier.errors import LeaseLost, NotifierError, SourceError, StoreError
 from notifier.logs import get_logger
 from notifier.sinks import build_sinks, sink_filters, sink_names
 from notifier.sinks.base import Sink
-from notifier.store import Store
+from notifier.store import Store, Topology
 from notifier.store.keys import lease_value
 
 log = get_logger("notifier.commands")
@@ -40,8 +41,14 @@ class App:
 async def open_app(
     settings: Settings, *, sinks: Sequence[Sink] | None = None
 ) -> AsyncIterator[App]:
-    store = Store.from_url(
-        settings.redis_url.get_secret_value(),
+    store = Store.connect(
+        Topology(
+            settings.redis_url.get_secret_value(),
+            cluster=settings.redis_cluster,
+            sentinels=settings.redis_sentinels,
+            master=settings.redis_sentinel_master,
+            tls_ca=settings.redis_tls_ca,
+        ),
         settings.notifier_redis_prefix,
         settings.notifier_state_ttl_days,
     )
@@ -141,8 +148,9 @@ async def check(settings: Settings) -> int:
     rows: list[tuple[str, bool, str]] = [("configuration", True, "valid")]
     async with open_app(settings) as app:
         try:
-            await app.store.ping()
-            rows.append(("redis", True, f"reachable, prefix {settings.notifier_redis_prefix}"))
+            summary, warnings = await app.store.describe()
+            rows.append(("redis", True, summary))
+            rows += [("redis", True, f"warning: {w}") for w in warnings]
         except StoreError as exc:
             rows.append(("redis", False, str(exc)))
         try:
@@ -163,6 +171,9 @@ async def check(settings: Settings) -> int:
             except Exception as exc:  # a probe failing in an unexpected way is still a row
                 log.error("check_probe_crashed", sink=sink.name, exc_info=exc)
                 rows.append((f"sink {sink.name}", False, f"{type(exc).__name__}"))
+        if callbacks.enabled(settings):  # Socket Mode: the app token opens connections
+            ok, detail = await callbacks.check_app_token(settings)
+            rows.append(("slack socket", ok, detail))
         if not app.sinks:
             rows.append(
                 (
@@ -208,7 +219,7 @@ async def dead_letters_list(settings: Settings) -> int:
 
 async def dead_letters_replay(settings: Settings, ids: Sequence[str]) -> int:
     async with open_app(settings, sinks=[]) as app:
-        letters = await app.store.dead_letters(sink_names())
+        letters = await app.store.dead_letters(sink_names(settings))
         wanted = set(ids)
         unknown = wanted - {d.event.id for d in letters}
         if unknown:  # nothing is replayed: a typo must not half-do the job

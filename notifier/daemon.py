@@ -273,6 +273,7 @@ class Daemon:
                     state = await self.store.load_cycle_state([])
                     depths = await self.store.queue_depths(names)
                     episodes = await self.store.sink_episodes(names)
+                    await self.store.follow_failover()
                     if time.monotonic() >= self._prune_at:
                         await self._prune_dead_letters(names)
             except (StoreError, TimeoutError):

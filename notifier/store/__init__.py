@@ -14,10 +14,8 @@ One module per job, composed into ``Store``:
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
-
 from notifier.store.callbacks import CallbackOps, CallbackRecord, CallbackView
-from notifier.store.connection import StoreBase, connect, now_ms
+from notifier.store.connection import StoreBase, Topology, connect, now_ms
 from notifier.store.episodes import EpisodeOps, SinkEpisode
 from notifier.store.outbox import DeadLetter, OutboxOps, QueuedEvent
 from notifier.store.slack import SlackOps
@@ -33,6 +31,7 @@ __all__ = [
     "QueuedEvent",
     "SinkEpisode",
     "Store",
+    "Topology",
     "now_ms",
 ]
 
@@ -42,5 +41,10 @@ class Store(StateOps, SlackOps, OutboxOps, EpisodeOps, CallbackOps, StoreBase):
 
     @classmethod
     def from_url(cls, url: str, prefix: str, ttl_days: int = 3) -> Store:
-        client: aioredis.Redis = connect(url)
-        return cls(client, prefix, ttl_days)
+        """A store on one server (tests, the demo)."""
+        return cls.connect(Topology(url), prefix, ttl_days)
+
+    @classmethod
+    def connect(cls, topology: Topology, prefix: str, ttl_days: int = 3) -> Store:
+        """A store on ``topology`` (one server, a Cluster or a Sentinel-managed primary)."""
+        return cls(connect(topology), prefix, ttl_days, topology)

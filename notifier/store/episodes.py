@@ -38,15 +38,14 @@ class EpisodeOps(StoreBase):
     async def sink_failed(self, sink: str, now: float) -> SinkEpisode:
         """Record a failed delivery; returns the streak (started now if none was open)."""
         key = self.keys.sink_health()
-        with self.errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hsetnx(key, sink, SinkEpisode(now, False).encode())
-                pipe.hget(key, sink)
-                _, text = await pipe.execute()
+        async with self.errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, sink, SinkEpisode(now, False).encode())
+            pipe.hget(key, sink)
+            _, text = await pipe.execute()
         return SinkEpisode.decode(str(text or "")) or SinkEpisode(now, False)
 
     async def mark_announced(self, sink: str, episode: SinkEpisode) -> None:
-        with self.errors():
+        async with self.errors():
             await self.redis.hset(
                 self.keys.sink_health(), sink, SinkEpisode(episode.since, True).encode()
             )
@@ -54,19 +53,19 @@ class EpisodeOps(StoreBase):
     async def sink_delivered(self, sink: str) -> SinkEpisode | None:
         """Record a successful delivery; returns the streak it ended, if one was open."""
         key = self.keys.sink_health()
-        with self.errors():
+        async with self.errors():
             text = await self.redis.hget(key, sink)
         if text is None:
             return None
         return SinkEpisode.decode(str(text))
 
     async def end_episode(self, sink: str) -> None:
-        with self.errors():
+        async with self.errors():
             await self.redis.hdel(self.keys.sink_health(), sink)
 
     async def sink_episodes(self, sinks: Iterable[str]) -> dict[str, SinkEpisode]:
         """The open streak of each of ``sinks`` that has one."""
-        with self.errors():
+        async with self.errors():
             raw = await self.redis.hgetall(self.keys.sink_health())
         wanted = set(sinks)
         return {

@@ -119,32 +119,31 @@ class OutboxOps(StoreBase):
         if not failures:
             return
         script = self._scripts["fail"]
-        with self.errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for item, error, retry_in in failures:
-                    outbox, payload, _, dead = self.keys.sink(item.sink)
-                    attempts = item.attempts + 1
-                    if retry_in is None:
-                        record = json.dumps(
-                            {
-                                "event": item.event.to_json(),
-                                "attempts": attempts,
-                                "error": error,
-                                "failed_at": time.time(),
-                            },
-                            separators=(",", ":"),
-                            ensure_ascii=False,
-                        )
-                        due: Any = "dead"
-                    else:
-                        record = encode_record(item.event.to_json(), attempts, error)
-                        due = now_ms() + int(retry_in * 1000)
-                    await script(
-                        keys=[outbox, payload, dead, self.keys.owners(item.sink)],
-                        args=[item.event.id, due, record, item.owner],
-                        client=pipe,
+        async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+            for item, error, retry_in in failures:
+                outbox, payload, _, dead = self.keys.sink(item.sink)
+                attempts = item.attempts + 1
+                if retry_in is None:
+                    record = json.dumps(
+                        {
+                            "event": item.event.to_json(),
+                            "attempts": attempts,
+                            "error": error,
+                            "failed_at": time.time(),
+                        },
+                        separators=(",", ":"),
+                        ensure_ascii=False,
                     )
-                await pipe.execute()
+                    due: Any = "dead"
+                else:
+                    record = encode_record(item.event.to_json(), attempts, error)
+                    due = now_ms() + int(retry_in * 1000)
+                await script(
+                    keys=[outbox, payload, dead, self.keys.owners(item.sink)],
+                    args=[item.event.id, due, record, item.owner],
+                    client=pipe,
+                )
+            await pipe.execute()
 
     async def release(self, sink: str, ids: Sequence[str], owner: str = "-") -> None:
         """Hand ``owner``'s taken events back so any replica may deliver them now."""
@@ -153,7 +152,7 @@ class OutboxOps(StoreBase):
     async def dead_letters(self, sinks: Iterable[str]) -> list[DeadLetter]:
         letters: list[DeadLetter] = []
         for sink in sinks:
-            with self.errors():
+            async with self.errors():
                 raw = await self.redis.hgetall(self.keys.dead(sink))
             for text in raw.values():
                 body = json.loads(text)
@@ -180,10 +179,9 @@ class OutboxOps(StoreBase):
     async def queue_depths(self, sinks: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Per sink: (events pending in the outbox, dead letters)."""
         sinks = list(sinks)
-        with self.errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for sink in sinks:
-                    pipe.zcard(self.keys.outbox(sink))
-                    pipe.hlen(self.keys.dead(sink))
-                flat = await pipe.execute()
+        async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+            for sink in sinks:
+                pipe.zcard(self.keys.outbox(sink))
+                pipe.hlen(self.keys.dead(sink))
+            flat = await pipe.execute()
         return {s: (int(flat[2 * i]), int(flat[2 * i + 1])) for i, s in enumerate(sinks)}

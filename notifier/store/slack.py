@@ -21,13 +21,13 @@ class SlackOps(OutboxOps):
     """Implements the Slack sink's ``SlackState`` protocol."""
 
     async def get_thread(self, channel: str, call_uuid: str) -> str | None:
-        with self.errors():
+        async with self.errors():
             value = await self.redis.get(self.keys.slack_thread(channel, call_uuid))
         return str(value) if value else None
 
     async def save_thread(self, channel: str, call_uuid: str, ts: str) -> bool:
         """Remember the parent message of a call; False if another replica saved one first."""
-        with self.errors():
+        async with self.errors():
             saved = bool(
                 await self.redis.set(
                     self.keys.slack_thread(channel, call_uuid), ts, nx=True, ex=self.ttl_seconds
@@ -41,7 +41,7 @@ class SlackOps(OutboxOps):
 
     async def call_of_message(self, channel: str, ts: str) -> str | None:
         """The call whose parent message is ``ts`` in ``channel``, if it is one of ours."""
-        with self.errors():
+        async with self.errors():
             value = await self.redis.get(self.keys.slack_message(channel, ts))
         return str(value) if value else None
 
@@ -54,7 +54,7 @@ class SlackOps(OutboxOps):
 
     async def set_latest(self, channel: str, call_uuid: str, latest: Event) -> None:
         """Make ``latest`` the event the call's parent message shows."""
-        with self.errors():
+        async with self.errors():
             await self.redis.set(
                 self.keys.slack_latest(channel, call_uuid), latest.to_json(), ex=self.ttl_seconds
             )
@@ -73,6 +73,6 @@ class SlackOps(OutboxOps):
 
     async def latest(self, channel: str, call_uuid: str) -> Event | None:
         """The event the call's parent message should show now."""
-        with self.errors():
+        async with self.errors():
             text = await self.redis.get(self.keys.slack_latest(channel, call_uuid))
         return Event.from_json(text) if text else None

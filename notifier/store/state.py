@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from notifier.errors import LeaseLost, StoreError
@@ -115,12 +116,11 @@ class StateOps(StoreBase):
         await self._run("release", [self.keys.lease()], [lease_value(token, holder)])
 
     async def load_cycle_state(self, dates: Sequence[str]) -> CycleState:
-        with self.errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hgetall(self.keys.meta())
-                for day in dates:
-                    pipe.hgetall(self.keys.answers(day))
-                meta, *answers = await pipe.execute()
+        async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.meta())
+            for day in dates:
+                pipe.hgetall(self.keys.answers(day))
+            meta, *answers = await pipe.execute()
         marks: dict[str, dict[str, AnswerMark]] = {}
         for day, raw in zip(dates, answers, strict=True):
             marks[day] = {k: m for k, v in raw.items() if (m := AnswerMark.decode(v))}
@@ -138,7 +138,7 @@ class StateOps(StoreBase):
         out: dict[str, dict[str, str]] = {day: {} for day in wanted}
         if not pairs:
             return out
-        with self.errors():
+        async with self.errors():
             texts = await self.redis.mget([self.keys.index(d, a) for d, a in pairs])
         for (day, answer), text in zip(pairs, texts, strict=True):
             if text is not None:
@@ -152,11 +152,10 @@ class StateOps(StoreBase):
         out: dict[str, dict[str, str]] = {d: {} for d in wanted}
         if not days:
             return out
-        with self.errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for day in days:
-                    pipe.hmget(key_of(day), list(wanted[day]))
-                results = await pipe.execute()
+        async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hmget(key_of(day), list(wanted[day]))
+            results = await pipe.execute()
         for day, values in zip(days, results, strict=True):
             out[day] = {f: v for f, v in zip(wanted[day], values, strict=True) if v is not None}
         return out
@@ -214,21 +213,30 @@ class StateOps(StoreBase):
         self, staged: Sequence[tuple[str, str]], keys: Sequence[str], args: Sequence[Any]
     ) -> Any:
         """SET the staged indexes and run the commit script in one MULTI/EXEC (one round
-        trip). A failed script leaves only staged keys, which expire in 10 minutes."""
+        trip). A failed script leaves only staged keys, which expire in 10 minutes.
+
+        redis-py's cluster pipeline refuses EVALSHA, so in Cluster mode the staged keys go
+        in one pipelined round trip (one node: they share the hash tag) and the script in
+        a second. The script checks they all exist, so it is still all or nothing."""
         script = self._scripts["commit"]
+        if isinstance(self.redis, RedisCluster):
+            async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+                for key, text in staged:
+                    pipe.set(key, text, ex=_STAGED_TTL)
+                await pipe.execute()
+            return await self._run("commit", keys, args)
         for attempt in range(2):
-            with self.errors():
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    for key, text in staged:
-                        pipe.set(key, text, ex=_STAGED_TTL)
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                    # Unraised, the replies keep the server's own error text.
-                    replies = await pipe.execute(raise_on_error=False)
+            async with self.errors(), self.redis.pipeline(transaction=True) as pipe:
+                for key, text in staged:
+                    pipe.set(key, text, ex=_STAGED_TTL)
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                # Unraised, the replies keep the server's own error text.
+                replies = await pipe.execute(raise_on_error=False)
             error = next((r for r in replies if isinstance(r, Exception)), None)
             if error is None:
                 return replies[-1]
             if isinstance(error, NoScriptError) and not attempt:
-                with self.errors():
+                async with self.errors():
                     await self.redis.script_load(scripts.COMMIT)
                 continue
             if str(error).startswith("LEASELOST"):
