@@ -295,7 +295,7 @@ class Event:
 
     @property
     def popup_uuid(self) -> str | None:
-        popup = None if self.call is None else self.call.get("popup_uuid")
+        popup = (self.detail if self.call is None else self.call).get("popup_uuid")
         return popup if isinstance(popup, str) else None
 
     def payload(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from notifier import events as ev
-from notifier import messages
+from notifier import messages, summary_text
 from notifier.config import Settings
 from notifier.errors import SinkError
 from notifier.events import Event
@@ -32,7 +32,11 @@ class ConsoleSink:
     def format(self, event: Event) -> str:
         local = event.detected_at.astimezone(self.settings.zone).strftime("%H:%M:%S")
         kind = event.type.ljust(28)
-        if event.call is None:
+        if summary_text.is_report(event):
+            summary = summary_text.summaries_of([event])[0]
+            late = "  [late]" if summary.late else ""
+            text = f"{local}  {kind} {summary_text.one_line(summary, self.wording)}{late}"
+        elif event.call is None:
             text = f"{local}  {kind} {event.detail.get('error', '')}".rstrip()
         else:
             call = event.call

@@ -21,7 +21,9 @@ from notifier.errors import SinkError
 from notifier.events import Event
 from notifier.logs import get_logger
 from notifier.messages import Digest, DigestGroup, Message, Wording
+from notifier.sinks import summary_render
 from notifier.sinks.base import CheckResult, utcnow
+from notifier.summary_text import is_report
 
 log = get_logger(__name__)
 
@@ -271,8 +273,11 @@ class EmailSink:
     async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
         if not events:
             return []
+        if summary_render.mixed(events):  # daily summaries get an email of their own
+            return await summary_render.send_apart(events, self.send)
+        build = summary_render.compose_email if is_report(events[0]) else compose
         try:
-            mail = compose(events, self._wording, self._sender, self._recipients, self._clock())
+            mail = build(events, self._wording, self._sender, self._recipients, self._clock())
             async with asyncio.timeout(self._deadline):
                 await aiosmtplib.send(mail, **self._smtp_options())
         except Exception as exc:  # never raise for a delivery failure

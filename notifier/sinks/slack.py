@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from notifier import events as ev
-from notifier import messages
+from notifier import messages, summary_text
 from notifier.claims import Status
 from notifier.config import Settings
 from notifier.errors import ConfigError, NotifierError, SinkError
@@ -228,6 +228,9 @@ class SlackSink:
             await on_outcome(index, outcome)
 
         posts = [(e, i) for e, i in zip(batch, indexes, strict=True) if not ev.is_update(e.type)]
+        # Daily summaries: messages of their own, never a digest, a thread or buttons.
+        reports = [(e, i) for e, i in posts if summary_text.is_report(e)]
+        posts = [(e, i) for e, i in posts if not summary_text.is_report(e)]
         updates = [
             (e, i)
             for e, i in zip(batch, indexes, strict=True)
@@ -246,6 +249,12 @@ class SlackSink:
             for event, index in posts:
                 # After a 429 the rest of this channel would be refused too: don't hammer.
                 outcome = limited or await self._guarded(channel, self._post_event(channel, event))
+                if outcome is not None and outcome.retry_after is not None:
+                    limited = outcome
+                await settle(index, outcome)
+        if reports:
+            done = await self._post_reports(channel, [e for e, _ in reports], limited)
+            for (_, index), outcome in zip(reports, done, strict=True):
                 if outcome is not None and outcome.retry_after is not None:
                     limited = outcome
                 await settle(index, outcome)
@@ -277,6 +286,33 @@ class SlackSink:
         except Exception as exc:
             log.error("slack_send_crashed", channel=channel, error=type(exc).__name__, exc_info=exc)
             return SinkError(f"Slack sink error ({type(exc).__name__})")
+
+    async def _post_reports(
+        self, channel: str, batch: list[Event], limited: SinkError | None
+    ) -> list[SinkError | None]:
+        """Daily summaries: a message per popup, several small popups in one (no thread)."""
+        outcomes: list[SinkError | None] = [limited] * len(batch)
+        for post in [] if limited else summary_text.slack_posts(batch, self._wording):
+            outcome = limited or await self._guarded(
+                channel, self._post_report(channel, post.text, post.blocks)
+            )
+            if outcome is not None and outcome.retry_after is not None:
+                limited = outcome
+            for index in post.indexes:
+                outcomes[index] = outcome
+        return outcomes
+
+    async def _post_report(
+        self, channel: str, text: str, blocks: list[dict[str, Any]]
+    ) -> SinkError | None:
+        try:
+            await self._pace(channel)
+            await self._post(channel, text, blocks)
+        except _Failed as failed:
+            return failed.error
+        except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
+            return SinkError(f"Slack state unavailable: {exc}")
+        return None
 
     async def _post_digest(self, channel: str, batch: list[Event]) -> SinkError | None:
         digest = messages.digest(batch, self._wording)
