@@ -966,7 +966,7 @@ def _detail_facts(event: Event, wording: Wording) -> tuple[list[tuple[str, str]]
     failures = _count(detail.get("failures"))
     if failures and event.type in (ev.SOURCE_UNAVAILABLE, ev.SOURCE_UNAUTHORIZED):
         ops_parts.append(_failures(failures, wording))
-    known = {"sink", "since", "pending", "dead_letters", "error", "failures"}
+    known = {"sink", "since", "pending", "dead_letters", "error", "failures", "duration_seconds"}
     for key, value in detail.items():  # a type this version does not know
         if key in known or not isinstance(value, str | int | float) or isinstance(value, bool):
             continue

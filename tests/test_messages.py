@@ -54,7 +54,7 @@ OPERATIONAL_DETAIL: dict[str, dict[str, Any]] = {
         "since": SINCE,
         "error": "SMTP mail.example.cl:587 did not finish within 30s",
     },
-    ev.SINK_RECOVERED: {"sink": "email", "since": SINCE},
+    ev.SINK_RECOVERED: {"sink": "email", "since": SINCE, "duration_seconds": 1500},
     ev.DAILY_SUMMARY: {
         "popup_uuid": SPEC_CALL["popup_uuid"],
         "popup_name": "Pruebas Clickfono",

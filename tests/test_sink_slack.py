@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from notifier import events as ev
+from notifier import messages
 from notifier.config import Settings, load_settings
 from notifier.errors import SinkError, StoreError
 from notifier.events import Event
-from notifier.messages import format_phone
+from notifier.messages import Wording, format_phone
 from notifier.sinks.base import Sink
 from notifier.sinks.slack import SlackSink
+from notifier.sinks.slack_blocks import DIGEST_MAX_MESSAGES, digest_messages
 from notifier.store import Store
 from tests.support.samples import SPEC_CALL
 from tests.support.slack_fixtures import FakeSlack, SlackRequest
@@ -358,3 +360,33 @@ async def test_state_outage_is_a_sink_error(slack_api: FakeSlack) -> None:
         await sink.aclose()
     assert all(isinstance(o, SinkError) and "Redis" in str(o) for o in outcomes)
     assert slack_api.requests == []
+
+
+def test_a_huge_storm_is_split_into_a_few_posts_within_block_kit_limits() -> None:
+    """600 unreached customers with long names: at most 4 posts, each within 50 blocks and
+    3,000 characters a section, listing customers most urgent first and counting the rest."""
+    batch = [
+        Event(
+            type=ev.CALL_ATTEMPTS_EXHAUSTED,
+            id=f"evt_{i}",
+            detected_at=DETECTED,
+            call={
+                **SPEC_CALL,
+                "uuid": f"u{i}",
+                "caller_number": f"+5699{i:07d}",
+                "popup_name": "Ventas Web Región Metropolitana",
+                "additionals": {"Nombre": f"María José {i} Fernández de la Fuente Larraín"},
+            },
+        )
+        for i in range(600)
+    ]
+    posts = digest_messages(messages.digest(batch, Wording()))
+    assert 2 <= len(posts) <= DIGEST_MAX_MESSAGES
+    for text, blocks in posts:
+        assert text and len(blocks) <= 50
+        assert all(len(t) <= 3000 for t in section_texts({"blocks": blocks}))
+    shown = json.dumps([b for _, b in posts], ensure_ascii=False)
+    listed = shown.count("+56 9 9000 ")
+    assert format_phone("+56990000000") in shown
+    assert f"… y {600 - listed} más: revisen el panel de Clickfono." in shown
+    assert posts[1][0] == f"600 alertas de Clickfono (2/{len(posts)})"
