@@ -621,14 +621,15 @@ def _copy(event: Event, wording: Wording) -> _Copy:
     return _COPY[wording.language][_copy_key(event)]
 
 
-def urgency_key(event: Event) -> tuple[int, int, str, float]:
-    """Most urgent first; within a kind, the call requested first (the longest wait)."""
+def urgency_key(event: Event) -> tuple[int, int, bool, float]:
+    """Most urgent first; within a kind, the call requested first (the longest wait).
+    Out of hours: the calls to return at opening before those that ran outside hours."""
     call_at = parse_time(event.call.get("call_at")) if event.call is not None else None
     instant = call_at or event.detected_at
     return (
         ev.urgency(event.type),
         ev.delivery_rank(event.type),
-        _copy_key(event),
+        _copy_key(event) == _OUTSIDE_SCHEDULE,
         instant.timestamp(),
     )
 
@@ -805,7 +806,10 @@ _ERROR_PATTERNS_ES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"rejected the login"), "{who} rechazó el usuario o la contraseña"),
     (re.compile(r"(?:timed out after|within) ([\d.]+)s"), "{who} no respondió en {0} s"),
     (re.compile(r"unreachable|refused|ClientConnector|OSError"), "no se pudo conectar con {who}"),
-    (re.compile(r"(?:answered|HTTP) (?:unexpected )?(?:HTTP )?(\d{3})"), "{who} respondió {0}"),
+    (
+        re.compile(r"(?:answered|HTTP) (?:unexpected )?(?:HTTP )?(\d{3})"),
+        "{who} respondió HTTP {0}",
+    ),
 )
 
 

@@ -318,7 +318,7 @@ def test_spanish_throughout(kind: str) -> None:
         (
             "Clickfono answered HTTP 503 (all popups)",
             "Clickfono",
-            "Clickfono respondió 503 (todos los popups)",
+            "Clickfono respondió HTTP 503 (todos los popups)",
         ),
         (
             "Clickfono at https://x timed out after 10s (popup p)",
@@ -350,7 +350,7 @@ def test_source_outage_tells_agents_what_to_do_and_ops_the_detail() -> None:
     assert "revisen el panel de clickfono mientras tanto" in message.action.lower()
     assert dict(message.facts) == {"Desde": "10:22 (hace 25 min)"}
     assert message.ops == (
-        "Para soporte: Clickfono respondió 503 (todos los popups); 3 consultas fallidas seguidas"
+        "Para soporte: Clickfono respondió HTTP 503 (todos los popups); 3 consultas fallidas seguidas"
     )
 
 
