@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from notifier.clickfono.models import Call, CallStatus, ParsedCalls, parse_calls
+from notifier.clickfono.models import Call, CallStatus, ParsedCalls, parse_calls, split_calls
 from notifier.errors import SourceMalformed
 
 # Copied from the vendor's API page (clickfono-calls-list-api.txt), non-breaking spaces and
@@ -417,3 +417,184 @@ def test_empty_200_body_is_malformed(raw: bytes) -> None:
     """A 200 with an empty body is not JSON: the cycle fails (no calls is a 204)."""
     with pytest.raises(SourceMalformed, match="empty body"):
         parse_calls(raw)
+
+
+# --------------------------------------------------------------------------- one behaviour
+# The cycle validates only the records whose raw JSON it has not seen before
+# (``split_calls`` + ``CallRecords.validate`` on their positions); ``parse_calls`` validates
+# every record. Both must accept, normalise and reject exactly as the model always did,
+# whatever else the body holds. Each row: a record, then the payload fields it normalises
+# to, or the field named by its rejection.
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+BEHAVIOUR: list[tuple[str, Any, str, dict[str, Any] | str]] = [
+    ("vendor-conectada", EXAMPLE_CONNECTED, ACCEPTED, {"retry": 3, "duration_company": 117}),
+    ("vendor-no-conectada", EXAMPLE_NOT_CONNECTED, ACCEPTED, {"status": "No Conectada"}),
+    ("unknown-status", {**EXAMPLE_CONNECTED, "status": "Reagendada"}, ACCEPTED,
+     {"status": "Reagendada"}),
+    ("unknown-status-case", {**EXAMPLE_CONNECTED, "status": "CONECTADA"}, ACCEPTED,
+     {"status": "CONECTADA"}),
+    ("status-padded", {**EXAMPLE_CONNECTED, "status": " En  cola "}, ACCEPTED,
+     {"status": "En cola"}),
+    ("retry-number", {**EXAMPLE_CONNECTED, "retry": 2}, ACCEPTED, {"retry": 2}),
+    ("retry-float", {**EXAMPLE_CONNECTED, "retry": 2.0}, ACCEPTED, {"retry": 2}),
+    ("retry-padded", {**EXAMPLE_CONNECTED, "retry": " 4 "}, ACCEPTED, {"retry": 4}),
+    ("retry-empty", {**EXAMPLE_CONNECTED, "retry": ""}, ACCEPTED, {"retry": None}),
+    ("duration-null", {**EXAMPLE_CONNECTED, "duration_company": None}, ACCEPTED,
+     {"duration_company": None}),
+    ("phone-number", {**EXAMPLE_CONNECTED, "caller_number": 56987654321}, ACCEPTED,
+     {"caller_number": "56987654321"}),
+    ("company-float", {**EXAMPLE_CONNECTED, "call_number_company": 2.0}, ACCEPTED,
+     {"call_number_company": "2"}),
+    ("company-blank", {**EXAMPLE_CONNECTED, "call_number_company": " "}, ACCEPTED,
+     {"call_number_company": ""}),
+    ("call_at-iso", {**EXAMPLE_CONNECTED, "call_at": "2019-04-02T10:05:03Z"}, ACCEPTED,
+     {"call_at": "2019-04-02T10:05:03+00:00"}),
+    ("call_at-empty", {**EXAMPLE_CONNECTED, "call_at": ""}, ACCEPTED, {"call_at": None}),
+    ("call_at-impossible", {**EXAMPLE_CONNECTED, "call_at": "2019/02/30 10:00:00 -0300"},
+     ACCEPTED, {"call_at": None}),
+    ("additionals-list", {**EXAMPLE_CONNECTED, "additionals": []}, ACCEPTED,
+     {"additionals": {}}),
+    ("uuid-number", {**EXAMPLE_CONNECTED, "uuid": 42}, ACCEPTED, {"uuid": "42"}),
+    ("extra-field", {**EXAMPLE_CONNECTED, "recording": "x"}, ACCEPTED, {}),
+    ("no-uuid", without("uuid"), REJECTED, "uuid"),
+    ("blank-uuid", bad(uuid="  "), REJECTED, "uuid"),
+    ("long-uuid", bad(uuid="u" * 201), REJECTED, "uuid"),
+    ("no-status", without("status"), REJECTED, "status"),
+    ("null-status", bad(status=None), REJECTED, "status"),
+    ("retry-text", bad(retry="tres"), REJECTED, "retry"),
+    ("retry-negative", bad(retry=-1), REJECTED, "retry"),
+    ("retry-fraction", bad(retry=2.5), REJECTED, "retry"),
+    ("enqueued-yes", {**EXAMPLE_CONNECTED, "enqueued": "yes"}, ACCEPTED, {"enqueued": True}),
+    ("enqueued-text", bad(enqueued="quizás"), REJECTED, "enqueued"),
+    ("call_at-naive", bad(call_at="2019/04/02 10:05:03"), REJECTED, "call_at"),
+    ("additionals-text", bad(additionals="Juan"), REJECTED, "additionals"),
+    ("popup_name-list", bad(popup_name=["a"]), REJECTED, "popup_name"),
+    ("a-string", "SPAM", REJECTED, "record"),
+    ("null", None, REJECTED, "record"),
+]  # fmt: skip
+
+BROKEN = {"uuid": "u-broken", "status": "SPAM", "retry": "x"}
+"""A bad record: its neighbours must read as they would without it."""
+
+
+def check_outcome(parsed: ParsedCalls, index: int, outcome: str, expected: Any) -> None:
+    """The record at ``index`` was accepted with ``expected`` fields, or rejected naming
+    the field ``expected``."""
+    if outcome == ACCEPTED:
+        assert index not in [r.index for r in parsed.rejected]
+        payloads = [c.payload() for c in parsed.calls]
+        assert any(p.items() >= expected.items() for p in payloads), (payloads, expected)
+    else:
+        [rejected] = [r for r in parsed.rejected if r.index == index]
+        assert rejected.reason.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("record", "outcome", "expected"),
+    [row[1:] for row in BEHAVIOUR],
+    ids=[row[0] for row in BEHAVIOUR],
+)
+def test_records_are_accepted_and_rejected_alike_alone_among_others_and_one_by_one(
+    record: Any, outcome: str, expected: Any
+) -> None:
+    """Each record reads the same alone, after a bad neighbour, and validated on its own
+    position as a cycle does for a changed record."""
+    alone = parse_calls(body(record))
+    check_outcome(alone, 0, outcome, expected)
+    crowded = parse_calls(body(EXAMPLE_NOT_CONNECTED, BROKEN, record))
+    check_outcome(crowded, 2, outcome, expected)
+    assert crowded.rejected[0].index == 1
+    picked = split_calls(body(EXAMPLE_NOT_CONNECTED, BROKEN, record)).validate([2])
+    check_outcome(picked, 2, outcome, expected)
+    assert len(picked.calls) + len(picked.rejected) == 1
+    assert picked.calls == alone.calls
+
+
+def test_bad_records_are_skipped_one_by_one_in_any_selection() -> None:
+    """Rejected records keep their position in the body, whichever positions are validated."""
+    records = [EXAMPLE_CONNECTED, bad(retry="x"), EXAMPLE_NOT_CONNECTED, "text", bad(status="")]
+    split = split_calls(body(*records))
+    whole = split.validate(range(len(records)))
+    assert [c.uuid for c in whole.calls] == [
+        EXAMPLE_CONNECTED["uuid"],
+        EXAMPLE_NOT_CONNECTED["uuid"],
+    ]
+    assert [(r.index, r.uuid) for r in whole.rejected] == [(1, "u-bad"), (3, None), (4, "u-bad")]
+    some = split.validate([2, 3])
+    assert [c.uuid for c in some.calls] == [EXAMPLE_NOT_CONNECTED["uuid"]]
+    assert [r.index for r in some.rejected] == [3]
+    assert split.validate([]) == ParsedCalls((), ())
+
+
+def test_the_vendor_example_fails_splitting_with_the_same_message() -> None:
+    """split_calls (the cycle's first step) rejects the API page's example as parse_calls does."""
+    with pytest.raises(SourceMalformed) as split_error:
+        split_calls(VENDOR_EXAMPLE_AS_PUBLISHED)
+    with pytest.raises(SourceMalformed) as parse_error:
+        parse_calls(VENDOR_EXAMPLE_AS_PUBLISHED)
+    assert str(split_error.value) == str(parse_error.value)
+    assert "line 3 column" in str(split_error.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "uuids", "rejected"),
+    [
+        (b"\xef\xbb\xbf" + body(EXAMPLE_CONNECTED), [EXAMPLE_CONNECTED["uuid"]], []),
+        (body(EXAMPLE_CONNECTED).replace(b'"117"', b"NaN"), [], ["duration_company"]),
+        (body({**EXAMPLE_CONNECTED, "popup_name": "\\ud800"}).replace(b"\\\\", b"\\"), [],
+         ["popup_name"]),
+    ],
+    ids=["utf8-bom", "nan", "lone-surrogate"],
+)  # fmt: skip
+def test_bodies_only_json_loads_reads_are_validated_as_before(
+    raw: bytes, uuids: list[str], rejected: list[str]
+) -> None:
+    """A body msgspec refuses but json.loads reads is decoded and validated as it always was,
+    and has no fingerprints (its calls are all diffed)."""
+    split = split_calls(raw)
+    assert split.fingerprints() is None
+    parsed = parse_calls(raw)
+    assert [c.uuid for c in parsed.calls] == uuids
+    assert [r.reason.split(":")[0] for r in parsed.rejected] == rejected
+
+
+def test_a_changed_record_that_is_not_utf8_fails_the_body() -> None:
+    """Invalid UTF-8 inside a validated record makes the body not JSON, as json.loads says."""
+    raw = body(EXAMPLE_CONNECTED, EXAMPLE_NOT_CONNECTED).replace(b"Jorge", b"J\xffrge")
+    split = split_calls(raw)
+    assert [c.uuid for c in split.validate([0]).calls] == [EXAMPLE_CONNECTED["uuid"]]
+    with pytest.raises(SourceMalformed, match="not valid JSON"):
+        split.validate([1])
+    with pytest.raises(SourceMalformed, match="not valid JSON"):
+        parse_calls(raw)
+
+
+def test_fingerprints_change_with_any_byte_of_a_record() -> None:
+    """Byte-identical records share a fingerprint; any change to a record changes its own."""
+    before = split_calls(body(EXAMPLE_CONNECTED, EXAMPLE_NOT_CONNECTED, EXAMPLE_CONNECTED))
+    after = split_calls(
+        body(EXAMPLE_CONNECTED, {**EXAMPLE_NOT_CONNECTED, "retry": "4"}, EXAMPLE_CONNECTED)
+    )
+    lines_before, lines_after = before.fingerprints(), after.fingerprints()
+    assert lines_before is not None and lines_after is not None
+    assert lines_before[0] == lines_before[2] == lines_after[0]
+    assert lines_before[1] != lines_after[1]
+    assert all(len(line) == 40 and "\n" not in line for line in lines_before)
+
+
+def test_may_hold_finds_every_record_that_can_have_a_uuid() -> None:
+    """The due-alert lookup returns every record whose uuid may normalise to a wanted one."""
+    records = [
+        {**EXAMPLE_CONNECTED, "uuid": "u1"},
+        {**EXAMPLE_CONNECTED, "uuid": "u2"},
+        {**EXAMPLE_CONNECTED, "uuid": " u1 "},
+        {**EXAMPLE_CONNECTED, "uuid": 7},
+        without("uuid"),
+    ]
+    split = split_calls(body(*records))
+    assert split.may_hold({"u1"}) == [0, 2, 3, 4]
+    assert split.may_hold(set()) == []
+    assert split_calls(body(EXAMPLE_CONNECTED, "text")).may_hold({"u1"}) == [0, 1]

@@ -291,9 +291,18 @@ class CallRecords:
                 return ParsedCalls(tuple(_adapters()[0].validate_json(batch)), ())
             except ValidationError:
                 pass
+        # One record at a time: first as the batch would have validated it, so that a bad
+        # neighbour never changes how a good record reads (e.g. 2.0 sent for a string).
+        one = _adapters()[1]
         calls: list[Call] = []
         rejected: list[RejectedRecord] = []
         for index in positions:
+            if self.raw is not None:
+                try:
+                    calls.append(one.validate_json(bytes(self.raw[index])))
+                    continue
+                except ValidationError:
+                    pass
             record = self._record(index)
             try:
                 calls.append(Call.validate(record))
