@@ -241,12 +241,29 @@ class CallbackLoop:
                     if due is not None and event.type in claims.ESCALATED_ALERTS
                     else None,
                 )
+                await self._show_repeat(call_uuid, self._channel_for(call))
             if hashed and call.get("status") == claims.CONNECTED_STATUS:
                 connected.append((day, hashed, call_uuid, when.timestamp(), event.detected_at))
         resolved = 0
         for day, hashed, later_uuid, later_at, detected in connected:
             resolved += await self._resolve(day, hashed, later_uuid, later_at, detected)
         return resolved
+
+    async def _show_repeat(self, call_uuid: str, channel: str) -> None:
+        """Bring "3.ª solicitud hoy" to a repeat request's message. Its post may have left
+        before this cycle's requests were counted; the update (after the post in the
+        Slack outbox) renders the count either way, and is a no-op when nothing changed."""
+        view = await self.store.callback_view(call_uuid)
+        if view.requests_today < 2 or SLACK_SINK not in self.filters or not channel:
+            return
+        update = Event(
+            type=ev.SLACK_UPDATE,
+            id=event_id(ev.SLACK_UPDATE, channel, call_uuid, "requests", view.requests_today),
+            detected_at=self.clock(),
+            detail={"channel": channel, "call_uuid": call_uuid},
+        )
+        if await self.store.enqueue(SLACK_SINK, [update]):
+            self.on_queued()
 
     async def _resolve(
         self, day: str, hashed: str, later_uuid: str, later_at: float, detected: datetime
