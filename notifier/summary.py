@@ -17,7 +17,8 @@ Definitions (the README and docs/daily-summary.md repeat them):
   observed today, in seconds. Clickfono's records carry no queue time (``call_at`` is
   when the call was requested), so it comes from the snapshots: the longest finished wait
   of each call (``Snapshot.longest_wait``) and, for a call still waiting, the time since
-  the notifier first saw it waiting. It is a lower bound by up to one poll interval.
+  the notifier first saw it waiting. Waits are measured between polls, so the figure is
+  right to within one poll interval.
 - **waiting_callback**: customers still waiting for a call back. A call is *unreached*
   when it is ``Intentos terminados``, ``No Conectada`` with no retry pending
   (``enqueued`` not true) or ``Fuera de horario`` (Clickfono never dialled it). It is
