@@ -7,14 +7,18 @@ and an answer whose mark has no tally yet (an older version wrote it) is counted
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 
 import redis
 
+from notifier import metrics
 from notifier.clickfono.simulator import Popup, Simulator
+from notifier.daemon import Daemon
 from notifier.store import AnswerMark
+from notifier.summary import Callback
 from tests.integration.conftest import SANTIAGO, Deployment, record
+from tests.support.recording_sink import RecordingSink
 
 VENTAS = Popup("14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0", "Ventas Web")
 SOPORTE = Popup("2b0c9a4e-6ce8-11e9-b8f9-001d09ef4aa0", "Soporte Técnico")
@@ -82,3 +86,37 @@ async def test_an_answer_without_a_tally_is_counted_again(
     again = await deployment.cycle()
     assert again.events == ()
     assert again.calls_today == baseline.calls_today
+
+
+class FakeCallbacks:
+    """The callback loop's answer: two open callbacks on Ventas Web."""
+
+    async def callbacks(self, day: date, call_uuids: Sequence[str]) -> Mapping[str, Callback]:
+        return {}
+
+    async def open_by_popup(self, day: date) -> Mapping[tuple[str, str], int]:
+        return {(VENTAS.uuid, "Ventas Web"): 2}
+
+
+async def test_the_leader_exports_calls_today_and_open_callbacks(
+    simulator: Simulator, deployment_factory: Callable[..., Deployment]
+) -> None:
+    """After a cycle the leader's /metrics has every popup's calls by status, and open
+    callbacks per popup (0 where none is open)."""
+    _calls(simulator)
+    deployment = deployment_factory()
+    daemon = Daemon(deployment.settings, deployment.store, deployment.client, [RecordingSink()])
+    daemon.poller.clock = daemon.summaries.clock = deployment.clock
+    daemon.summaries.callbacks = FakeCallbacks()
+    token = await deployment.store.acquire_lease(daemon.holder, 30)
+    daemon.lease_value = f"{token}|{daemon.holder}"
+    assert await daemon.cycle_once()
+    text = metrics.render().decode()
+    for line in (
+        'clickfono_calls_today{popup="Ventas Web",status="En cola"} 1.0',
+        'clickfono_calls_today{popup="Ventas Web",status="SPAM"} 1.0',
+        'clickfono_calls_today{popup="Soporte Técnico",status="Conectada"} 1.0',
+        'clickfono_open_callbacks{popup="Ventas Web"} 2.0',
+        'clickfono_open_callbacks{popup="Soporte Técnico"} 0.0',
+    ):
+        assert line in text
