@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from notifier import claims
@@ -42,6 +42,7 @@ from notifier.logs import get_logger
 from notifier.messages import Wording, parse_time
 from notifier.socket_mode import Click, SocketModeListener
 from notifier.store import CallbackRecord, Store
+from notifier.summary import Callback
 
 log = get_logger("notifier.callbacks")
 
@@ -199,8 +200,10 @@ class CallbackLoop:
             )
             # The agents' view first: the message update leads its sink's batch.
             queued.setdefault(SLACK_SINK, []).insert(0, update)
+        # The first claim's time stays when the callback is later closed (time to claim).
+        once = {"claimed_at": when.isoformat()} if decision.event_type == claims.CLAIMED else None
         moved = await self.store.transition(
-            call_uuid, decision.previous, decision.state, queued, fields
+            call_uuid, decision.previous, decision.state, queued, fields, once
         )
         if moved:
             self.on_queued()
@@ -301,6 +304,21 @@ class CallbackLoop:
         chosen = self.settings.channel_by_popup.get(popup) if isinstance(popup, str) else None
         return chosen or self.settings.slack_channel.strip()
 
+    # What the daily summary and the open-callbacks gauge read (summary.CallbackSource)
+
+    async def callbacks(self, day: date, call_uuids: Sequence[str]) -> Mapping[str, Callback]:
+        records = await self.store.callback_records(list(call_uuids))
+        return {uuid: _summary_callback(record) for uuid, record in records.items()}
+
+    async def open_by_popup(self, day: date) -> Mapping[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for record in (await self.store.callbacks_of_day(day.isoformat())).values():
+            if record.state.open:
+                found = _summary_callback(record)
+                key = (found.popup_uuid or "", found.popup_name or "")
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
     # The one reminder (on the leader)
 
     async def remind_due(self) -> int:
@@ -369,6 +387,20 @@ class CallbackLoop:
                     log.error("callback_reminders_crashed", error=type(exc).__name__, exc_info=exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REMIND_CHECK_SECONDS)
+
+
+def _summary_callback(record: CallbackRecord) -> Callback:
+    call = record.call or {}
+    since = record.number("since")
+    claimed = record.fields.get("claimed_at")
+    popup_uuid, popup_name = call.get("popup_uuid"), call.get("popup_name")
+    return Callback(
+        state=record.state,
+        alerted_at=datetime.fromtimestamp(since, UTC) if since is not None else None,
+        claimed_at=datetime.fromisoformat(claimed) if claimed else None,
+        popup_uuid=popup_uuid if isinstance(popup_uuid, str) else None,
+        popup_name=popup_name if isinstance(popup_name, str) else None,
+    )
 
 
 async def check_app_token(settings: Settings) -> tuple[bool, str]:

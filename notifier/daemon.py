@@ -114,6 +114,7 @@ class Daemon:
             self.callbacks = CallbackLoop(
                 settings, store, sink_filters(settings, self.sinks), on_queued=self._wake.set
             )
+            self.summaries.callbacks = self.callbacks  # claims in summaries and the gauge
         self._prune_at = 0.0
         self._lease_tried = asyncio.Event()
         """Set once the first lease attempt is done, so the first poll runs at once."""

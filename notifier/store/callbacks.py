@@ -28,11 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from notifier.claims import ClaimState
 from notifier.events import Event
-from notifier.store.connection import StoreBase, now_ms, unavailable
+from notifier.store.connection import StoreBase, now_ms
 from notifier.store.outbox import encode_record
 
 NUMBER_TTL_SECONDS = 2 * 86400
@@ -43,7 +41,8 @@ _STATE_FIELDS = ("status", "user", "at")
 # Compare-and-set a claim and queue its events, atomically.
 # KEYS: the callback hash, then outbox, payload, done, dead per sink.
 # ARGV: expected status, user, at ('' = absent); new status, user, at; ttl s; now ms;
-#       m, then m (field, value) pairs to set; then per sink: n, then n (id, record).
+#       m, then m (field, value) pairs to set; k, then k pairs to set only if absent;
+#       then per sink: n, then n (id, record).
 # Returns 1 when the claim moved, 0 when the stored state was not the expected one.
 TRANSITION = """
 local cur_s = redis.call('HGET', KEYS[1], 'status') or 'unclaimed'
@@ -58,6 +57,12 @@ else redis.call('HSET', KEYS[1], 'at', ARGV[6]) end
 local i = 10
 for _ = 1, tonumber(ARGV[9]) do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local once = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, once do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
@@ -165,6 +170,27 @@ class CallbackOps(StoreBase):
             fields,
         )
 
+    async def callback_records(self, call_uuids: Sequence[str]) -> dict[str, CallbackRecord]:
+        """The records of these calls that have one (one round trip)."""
+        async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+            for call_uuid in call_uuids:
+                pipe.hgetall(self.keys.callback(call_uuid))
+            answers = await pipe.execute()
+        return {
+            call_uuid: CallbackRecord(
+                ClaimState.from_fields({k: v for k, v in fields.items() if k in _STATE_FIELDS}),
+                fields,
+            )
+            for call_uuid, fields in zip(call_uuids, answers, strict=True)
+            if fields
+        }
+
+    async def callbacks_of_day(self, day: str) -> dict[str, CallbackRecord]:
+        """Every callback that opened on ``day`` (local date, ISO)."""
+        async with self.errors():
+            members = await self.redis.smembers(self.keys.callback_day(day))
+        return await self.callback_records(sorted(str(m) for m in members))
+
     async def claim_state(self, call_uuid: str) -> ClaimState:
         return (await self.callback_record(call_uuid)).state
 
@@ -186,9 +212,11 @@ class CallbackOps(StoreBase):
         new: ClaimState,
         events: Mapping[str, Sequence[Event]],
         fields: Mapping[str, str] | None = None,
+        once: Mapping[str, str] | None = None,
     ) -> bool:
         """Move the claim from ``expected`` to ``new`` and queue ``events`` per sink, in one
-        atomic step; False (nothing written, nothing queued) when it was not ``expected``."""
+        atomic step; False (nothing written, nothing queued) when it was not ``expected``.
+        ``fields`` are set too; ``once`` only where absent (the first claim's time)."""
         extra = dict(fields or {})
         keys = [self.keys.callback(call_uuid)]
         args: list[Any] = [
@@ -200,19 +228,19 @@ class CallbackOps(StoreBase):
         ]
         for name, value in extra.items():
             args += [name, value]
+        first = dict(once or {})
+        args.append(len(first))
+        for name, value in first.items():
+            args += [name, value]
         for sink, sink_events in events.items():
             keys += self.keys.sink(sink)
             args.append(len(sink_events))
             for event in sink_events:
                 args += [event.id, encode_record(event.to_json())]
-        script = getattr(self, "_transition_script", None)
-        if script is None:
-            script = self.redis.register_script(TRANSITION)
-            self._transition_script = script
-        try:
+        # Registered on the client in use now: a failover may have replaced it.
+        script = self.redis.register_script(TRANSITION)
+        async with self.errors():
             moved = await script(keys=keys, args=args)
-        except RedisError as exc:
-            raise unavailable(self.where, exc) from None
         return bool(moved)
 
     async def note_alert(
@@ -250,6 +278,8 @@ class CallbackOps(StoreBase):
                 },
             )
             pipe.expire(key, self.ttl_seconds)
+            pipe.sadd(self.keys.callback_day(day), call_uuid)
+            pipe.expire(self.keys.callback_day(day), self.ttl_seconds)
             if due_at is not None:
                 pipe.zadd(self.keys.callback_due(), {call_uuid: due_at * 1000}, nx=True)
             await pipe.execute()

@@ -27,6 +27,7 @@ Layout::
     {p}:callback:call:{call} hash: the claim (status, user, at: claims.ClaimState) and what
                          the callback loop knows of its alert (channel, alert, since, day,
                          number, call_at, call)                  (TTL: state days)
+    {p}:callback:day:{day}   set of the call uuids whose callback opened that day (TTL: state days)
     {p}:callback:due         zset call uuid -> when its escalation reminder falls due (ms)
     {p}:callback:reminded:{call}   set once when the reminder is queued (TTL: state days)
     {p}:callback:number:{day}:{hash}   zset call uuid -> call_at (s): one caller number's
@@ -133,6 +134,9 @@ class Keys:
     # The callback loop
     def callback(self, call_uuid: str) -> str:
         return self.key("callback", "call", call_uuid)
+
+    def callback_day(self, day: str) -> str:
+        return self.key("callback", "day", day)
 
     def callback_due(self) -> str:
         return self.key("callback", "due")
