@@ -137,6 +137,11 @@ def day_label(iso: str, wording: Wording) -> str:
     return f"{weekday} {day:%d-%m-%Y}" if wording.language == "es" else f"{weekday} {day}"
 
 
+def wait_text(seconds: float) -> str:
+    """``21 min``, ``1 h 5 min``; under a minute ``< 1 min``."""
+    return "< 1 min" if seconds < 60 else duration(seconds)
+
+
 def percent(rate: float, wording: Wording) -> str:
     value = round(rate * 100)
     return f"{value} %" if wording.language == "es" else f"{value}%"
@@ -197,7 +202,7 @@ def render(summary: PopupSummary, wording: Wording, reference: str = "") -> Summ
         (_t(wording, "out_of_hours"), str(summary.out_of_hours)),
         (
             _t(wording, "longest_wait"),
-            duration(summary.longest_wait) if summary.longest_wait is not None else none,
+            wait_text(summary.longest_wait) if summary.longest_wait is not None else none,
         ),
     ]
     if summary.median_claim_seconds is not None:
@@ -247,7 +252,7 @@ def one_line(summary: PopupSummary, wording: Wording) -> str:
         waiting=len(summary.waiting_callback),
     )
     if summary.longest_wait is not None:
-        text += ", " + _t(wording, "line.wait").format(wait=duration(summary.longest_wait))
+        text += ", " + _t(wording, "line.wait").format(wait=wait_text(summary.longest_wait))
     if summary.median_claim_seconds is not None:
         text += f", {_t(wording, 'median_claim').lower()} {duration(summary.median_claim_seconds)}"
     return f"{popup_title(summary, wording)} {summary.date}: {text}"
