@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from notifier import commands
 from notifier.clickfono.client import ClickfonoClient
 from notifier.clickfono.simulator import Simulator
 from notifier.config import Settings, load_settings
@@ -24,7 +25,7 @@ from notifier.events import Event
 from notifier.store import Store
 from notifier.store.keys import lease_value
 from notifier.summary import CONNECTED, SPAM, PopupSummary, is_unreached
-from tests.integration.conftest import SANTIAGO, Clock
+from tests.integration.conftest import SANTIAGO, Clock, record
 from tests.support.recording_sink import RecordingSink
 
 DAY = date(2026, 11, 24)  # a Tuesday
@@ -295,3 +296,37 @@ async def test_summaries_off_by_default(redis_url: str) -> None:
     finally:
         await client.aclose()
         await store.aclose()
+
+
+async def test_once_after_the_time_sends_the_summary_on_its_first_run_only(
+    simulator: Simulator, redis_url: str
+) -> None:
+    """`once` (cron) after NOTIFIER_DAILY_SUMMARY_AT queues and delivers the summary; the
+    next run sends nothing more."""
+    now = datetime.now(UTC)
+    today = now.astimezone(SANTIAGO).date()
+    simulator.set_calls(
+        today,
+        [
+            record("o1", "Intentos terminados", now - timedelta(minutes=1)),
+            record("o2", "Conectada", now - timedelta(minutes=1), caller_number="+56911112222"),
+        ],
+    )
+    settings = load_settings(
+        {
+            "CLICKFONO_TOKEN": "test-token",
+            "CLICKFONO_BASE_URL": simulator.base_url,
+            "REDIS_URL": redis_url,
+            "NOTIFIER_REDIS_PREFIX": "once-summary",
+            "NOTIFIER_HTTP_PORT": "0",
+            "NOTIFIER_DAILY_SUMMARY_AT": "00:00",
+        }
+    )
+    first, second = RecordingSink("console"), RecordingSink("console")
+    assert await commands.once(settings, sinks=[first]) == 0
+    [summary] = reports(first.received)
+    assert summary.detail["date"] == today.isoformat()
+    assert summary.detail["total"] == 2
+    assert [c["uuid"] for c in summary.detail["waiting_callback"]] == ["o1"]
+    assert await commands.once(settings, sinks=[second]) == 0
+    assert reports(second.received) == []
