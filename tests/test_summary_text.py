@@ -185,3 +185,17 @@ async def test_a_batch_mixing_summaries_and_alerts_is_sent_as_two() -> None:
     outcomes = await send_apart([report, alert], send)
     assert batches == [["evt_a"], [report.id]]
     assert outcomes == [None, "failed"]
+
+
+def test_apprise_markdown_of_a_summary_is_inert() -> None:
+    """Through Apprise the summary is Markdown whose customer text cannot format or mention."""
+    from notifier.sinks.apprise import render_summary
+
+    calls = big_day()
+    calls[45]["additionals"] = {"Nombre": "@everyone [pincha](https://evil.example) *x*"}
+    [event] = events_for(calls)
+    title, body = render_summary(event, ES)
+    assert title == "Resumen del día: Ventas Web"
+    assert "@\u200beveryone" in body and "\\[pincha\\]\\(https://evil.example\\)" in body
+    assert "**Clientes esperando que los llamen de vuelta \\(2\\)**" in body
+    assert "- **Llamadas:** 48" in body

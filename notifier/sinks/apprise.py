@@ -44,7 +44,7 @@ from urllib.parse import unquote, urlsplit
 
 import apprise
 
-from notifier import messages
+from notifier import messages, summary_text
 from notifier.errors import ConfigError, SinkError
 from notifier.events import Event
 from notifier.logs import register_secrets
@@ -217,6 +217,22 @@ def render_message(message: Message) -> tuple[str, str]:
     return message.title, "\n".join(lines)
 
 
+def render_summary(event: Event, wording: Wording) -> tuple[str, str]:
+    """Title and Markdown body of a daily summary (``report.daily_summary``)."""
+    e = escape_markdown
+    text = summary_text.render(summary_text.summaries_of([event])[0], wording, event.id)
+    lines = [f"_{e(text.day)}_", ""]
+    lines += [f"- **{e(label)}:** {e(value)}" for label, value in text.facts]
+    if text.statuses:
+        lines += ["", f"**{e(text.statuses_label)}**"]
+        lines += [f"- {e(status)}: {n}" for status, n in text.statuses]
+    lines += ["", f"**{e(text.waiting_label)}**"]
+    lines += [f"- {e(line)}" for line in text.waiting_lines()]
+    lines += [f"\n_{e(note)}_" for note in (text.more, text.late) if note]
+    lines += ["", e(text.reference)]
+    return e(text.title), "\n".join(lines)
+
+
 def render_digest(digest: Digest) -> tuple[str, str]:
     """Title and Markdown body of a digest (a storm of events in one message)."""
     e = escape_markdown
@@ -297,9 +313,14 @@ class AppriseSink:
                 return [outcome] * len(events)
             outcomes: list[SinkError | None] = []
             for index, event in enumerate(events):
-                message = messages.render(event, self._wording)
-                title, body = render_message(message)
-                outcome = await self._notify(title, body, message.severity)
+                if summary_text.is_report(event):  # the daily summary: its own wording
+                    title, body = render_summary(event, self._wording)
+                    severity = "info"
+                else:
+                    message = messages.render(event, self._wording)
+                    title, body = render_message(message)
+                    severity = message.severity
+                outcome = await self._notify(title, body, severity)
                 await on_outcome(index, outcome)
                 outcomes.append(outcome)
             return outcomes
