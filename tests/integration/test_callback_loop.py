@@ -23,7 +23,7 @@ import pytest
 
 from notifier.clickfono.simulator import Simulator, make_record
 from notifier.store import Store
-from tests.support.process import NotifierProcess
+from tests.support.process import NotifierProcess, run_command
 from tests.support.redis_server import RedisServer
 from tests.support.slack_fixtures import SlackRequest
 from tests.support.slack_socket import FakeSlackSocket
@@ -522,9 +522,28 @@ async def test_a_click_while_redis_is_down_tells_the_agent(
         server.cleanup()
 
 
+def test_check_verifies_the_app_token(
+    simulator: Simulator, redis_url: str, fake: FakeSlackSocket, receiver: WebhookReceiver
+) -> None:
+    """`check` has a "slack socket" row: ok with the app token Slack accepts, FAIL naming
+    Slack's error (never the token) with another; it opens no websocket."""
+    simulator.set_calls(today(), [])
+    good = run_command(["check"], env_for(simulator, redis_url, fake, receiver))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert re.search(r"^slack socket\s+ok\s+apps.connections.open ok", good.stdout, re.M)
+    wrong = "xapp-1-A0000-not-the-right-token"
+    env = {**env_for(simulator, redis_url, fake, receiver), "SLACK_APP_TOKEN": wrong}
+    bad = run_command(["check"], env)
+    assert bad.returncode == 1
+    assert re.search(r"^slack socket\s+FAIL\s+.*invalid_auth", bad.stdout, re.M)
+    assert wrong not in bad.stdout + bad.stderr
+    assert fake.connections == []
+
+
 @pytest.mark.skipif(
     not os.environ.get("NOTIFIER_BENCH_CLICKS"), reason="set NOTIFIER_BENCH_CLICKS=1 (~2 min)"
 )
+@pytest.mark.timeout(300)
 async def test_measure_click_to_ack_and_to_update(
     simulator: Simulator,
     redis_url: str,
