@@ -8,15 +8,21 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from notifier.config import load_settings
 from notifier.daily import summary_events
 from notifier.events import Event
 from notifier.messages import Wording
+from notifier.sinks import slack as slack_module
 from notifier.sinks.console import ConsoleSink
+from notifier.sinks.slack import SlackSink
 from notifier.sinks.summary_render import compose_email, mixed, send_apart
+from notifier.store import Store
 from notifier.summary import summarise
 from notifier.summary_text import is_report, one_line, render, slack_posts
 from tests.support.samples import SPEC_CALL
+from tests.support.slack_fixtures import FakeSlack
 
 SANTIAGO = ZoneInfo("America/Santiago")
 NOW = datetime(2026, 11, 24, 21, 30, 5, tzinfo=UTC)  # 18:30:05 in Santiago
@@ -199,3 +205,34 @@ def test_apprise_markdown_of_a_summary_is_inert() -> None:
     assert "@\u200beveryone" in body and "\\[pincha\\]\\(https://evil.example\\)" in body
     assert "**Clientes esperando que los llamen de vuelta \\(2\\)**" in body
     assert "- **Llamadas:** 48" in body
+
+
+async def test_the_slack_sink_posts_summaries_in_their_popups_channels_without_threads(
+    slack_api: FakeSlack, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real Slack sink: a summary goes to its popup's channel, next to an alert
+    in the same batch, never threaded, never with buttons."""
+    monkeypatch.setattr(slack_module, "PACE_SECONDS", 0.01)
+    settings = load_settings(
+        {
+            "CLICKFONO_TOKEN": "t",
+            "SLACK_BOT_TOKEN": slack_api.token,
+            "SLACK_CHANNEL": "#alertas",
+            "SLACK_API_URL": slack_api.base_url,
+            "SLACK_CHANNEL_BY_POPUP": json.dumps({"p1": "#ventas"}),
+        }
+    )
+    sink = SlackSink(settings, store)
+    try:
+        [report] = events_for(big_day())
+        alert = Event("call.spam", "evt_a", NOW, call=SPEC_CALL)
+        assert await sink.send([alert, report]) == [None, None]
+    finally:
+        await sink.aclose()
+    sent = [r for r in slack_api.calls("chat.postMessage") if r.ok]
+    by_channel = {r.body["channel"]: r.body for r in sent}
+    assert set(by_channel) == {"#alertas", "#ventas"}
+    summary = by_channel["#ventas"]
+    assert not summary.get("thread_ts")
+    assert "actions" not in json.dumps(summary["blocks"])
+    assert "Resumen del día: Ventas Web" in json.dumps(summary["blocks"], ensure_ascii=False)
