@@ -61,6 +61,11 @@ WEBHOOK_CHANNEL = "webhook"
 """Pacing and grouping key in webhook mode: the webhook decides its channel."""
 
 
+def _is_callback(event_type: str) -> bool:
+    known = ev.describe(event_type)
+    return known is not None and known.kind is ev.Kind.CALLBACK
+
+
 class BoundedRateLimitHandler(AsyncRateLimitErrorRetryHandler):
     """slack-sdk's 429 handler, for short waits only.
 
@@ -340,7 +345,10 @@ class SlackSink:
                 view = await self._state.callback_view(call_uuid)
                 blocks += callback_blocks(call_uuid, view.state, self._wording, view.requests_today)
             await self._pace(channel)
-            ts = await self._post(channel, text, blocks, thread_ts=parent, broadcast=True)
+            # callback.* (when SLACK_EVENTS admits them) stay in the thread: the parent's
+            # claim line already tells the channel.
+            broadcast = not _is_callback(event.type)
+            ts = await self._post(channel, text, blocks, thread_ts=parent, broadcast=broadcast)
         except _Failed as failed:
             return failed.error
         except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
@@ -361,6 +369,8 @@ class SlackSink:
                 else:
                     log.info("slack_thread_raced", channel=channel, call=call_uuid)
                 return
+            if _is_callback(event.type):
+                return  # the parent keeps showing the alert, with its claim line
             # A follow-up: the parent must show it too, through the outbox.
             await self._state.queue_update(self.name, channel, call_uuid, event)
         except Exception as exc:
@@ -409,6 +419,10 @@ class SlackSink:
             parent = await self._state.get_thread(channel, call_uuid)
             if parent is None or not text:
                 return None  # the thread expired: there is nothing left to remind about
+            if self._buttons:
+                view = await self._state.callback_view(call_uuid)
+                if view.state.status is not Status.UNCLAIMED:
+                    return None  # taken or closed since the reminder was queued
             await self._pace(channel)
             await self._post(channel, text, reminder_blocks(text), thread_ts=parent, broadcast=True)
         except _Failed as failed:
