@@ -311,13 +311,21 @@ class DeliveryWorker:
         """The heartbeat: keep the batch hidden while a slow send (Slack pacing) is still
         working, every third of the visibility timeout; stop when another replica has
         taken events this one held (it stalled past the timeout)."""
+        held_until = time.monotonic() + self.visibility_timeout  # taken just before
         while True:
             await asyncio.sleep(self.visibility_timeout / 3)
+            if time.monotonic() > held_until:
+                # Stalled past the claim (SIGSTOP, a long pause): another replica may be
+                # sending these now. Stop before this replica sends any more of them.
+                lost.set()
+                return
+            asked = time.monotonic()
             try:
                 gone = await self.store.extend(self.sink.name, ids, self.visibility_timeout, owner)
             except StoreError as exc:
                 log.warning("visibility_extend_failed", sink=self.sink.name, error=str(exc))
                 continue
+            held_until = asked + self.visibility_timeout
             # Events this batch delivered itself leave the outbox: not a loss.
             ids = [i for i in ids if i not in gone]
             if any(i not in acked for i in gone):
