@@ -16,6 +16,7 @@ from notifier.events import Event
 from notifier.messages import Wording
 from notifier.sinks import slack as slack_module
 from notifier.sinks.console import ConsoleSink
+from notifier.sinks.email import EmailSink
 from notifier.sinks.slack import SlackSink
 from notifier.sinks.summary_render import compose_email, mixed, send_apart
 from notifier.store import Store
@@ -23,6 +24,7 @@ from notifier.summary import summarise
 from notifier.summary_text import is_report, one_line, render, slack_posts
 from tests.support.samples import SPEC_CALL
 from tests.support.slack_fixtures import FakeSlack
+from tests.support.smtp_fixtures import SmtpServer
 
 SANTIAGO = ZoneInfo("America/Santiago")
 NOW = datetime(2026, 11, 24, 21, 30, 5, tzinfo=UTC)  # 18:30:05 in Santiago
@@ -236,3 +238,23 @@ async def test_the_slack_sink_posts_summaries_in_their_popups_channels_without_t
     assert not summary.get("thread_ts")
     assert "actions" not in json.dumps(summary["blocks"])
     assert "Resumen del día: Ventas Web" in json.dumps(summary["blocks"], ensure_ascii=False)
+
+
+async def test_the_email_sink_sends_summaries_apart_from_alerts(smtp_server: SmtpServer) -> None:
+    """Through a real SMTP server: an alert and a summary in one batch make two emails."""
+    settings = load_settings(
+        {
+            "CLICKFONO_TOKEN": "t",
+            "SMTP_HOST": smtp_server.host,
+            "SMTP_PORT": str(smtp_server.port),
+            "SMTP_SECURITY": "none",
+            "EMAIL_FROM": "alertas@example.com",
+            "EMAIL_TO": "supervisores@example.com",
+        }
+    )
+    [report] = events_for(big_day())
+    alert = Event("call.spam", "evt_a", NOW, call=SPEC_CALL)
+    assert await EmailSink(settings).send([report, alert]) == [None, None]
+    subjects = [str(m.message["Subject"]) for m in smtp_server.wait_for(2)]
+    summary = "[Clickfono] Resumen del día martes 24-11-2026: Ventas Web"
+    assert sorted(s == summary for s in subjects) == [False, True]
