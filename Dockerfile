@@ -12,23 +12,32 @@
 # Python 3.11 in /usr). `make image` picks one (deploy/image/README.md).
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
-# --- build: the wheel, then the venv it runs in -----------------------------------------
+# --- build: the venv, its dependencies first, then the wheel ---------------------------
 FROM ${PYTHON_IMAGE} AS build
+LABEL org.opencontainers.image.title=clickfono-notifier
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md constraints.txt ./
-COPY notifier ./notifier
 # pip runs from a venv of its own, because Debian's python3 refuses installs outside one
 # (PEP 668). The runtime venv gets no pip at all: pip --python installs into it. Every
 # package is pinned by constraints.txt, the lock that `make test` tests; hatchling, only
 # needed to build the wheel, is not. An optional build secret `ca` is a CA bundle for pip,
 # for builds behind a TLS-intercepting proxy (`--secret id=ca,src=/etc/ssl/certs/...`).
+# The dependencies are a layer of their own, read from pyproject.toml: a change to the
+# package alone rebuilds only the wheel.
+COPY pyproject.toml constraints.txt ./
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print(*p["build-system"]["requires"], sep="\n", file=open("/tmp/build.txt", "w")); print(*p["project"]["dependencies"], sep="\n", file=open("/tmp/run.txt", "w"))' \
     && python -m venv /opt/pip \
-    && /opt/pip/bin/pip wheel --no-deps --wheel-dir /dist . \
+    && /opt/pip/bin/pip install -r /tmp/build.txt \
     && python -m venv --without-pip /opt/venv \
+    && /opt/pip/bin/pip --python /opt/venv/bin/python install -c constraints.txt -r /tmp/run.txt
+COPY README.md ./
+COPY notifier ./notifier
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && /opt/pip/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /dist . \
     && /opt/pip/bin/pip --python /opt/venv/bin/python install -c constraints.txt /dist/*.whl
 
 # --- redis: Debian's redis-server, for `demo` ------------------------------------------
@@ -37,6 +46,7 @@ RUN --mount=type=secret,id=ca \
 # that it starts. Unpinned: Debian's bookworm suite moves only for security and stable
 # updates.
 FROM ${PYTHON_IMAGE} AS redis
+LABEL org.opencontainers.image.title=clickfono-notifier
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -49,6 +59,7 @@ RUN apt-get update \
 
 # --- runtime: the venv and redis-server; no pip, no build tools, not root --------------
 FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title=clickfono-notifier
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

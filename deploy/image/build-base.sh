@@ -12,8 +12,9 @@
 # Cached on this machine, so only the first run pays for debootstrap (about a minute):
 # the root file system as a tar file in $CLICKFONO_IMAGE_CACHE (default
 # ~/.cache/clickfono-notifier/image), and the image in the engine's storage, both keyed
-# by a hash of this script. The tar file is made again when it is older than
-# $BASE_MAX_AGE_DAYS (default 30) days, so the base picks up Debian's security updates.
+# by a hash of the recipe (make_rootfs, the packages and the mirrors). The tar file is
+# made again when it is older than $BASE_MAX_AGE_DAYS (default 30) days, so the base
+# picks up Debian's security updates.
 set -euo pipefail
 
 engine=${1:-${IMAGE_ENGINE:-podman}}
@@ -30,10 +31,6 @@ die() {
     echo "build-base: error: $*" >&2
     exit 1
 }
-
-key=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)
-ref=localhost/clickfono-python-base:bookworm-$key
-tarball=$cache/python-base-bookworm-$key.tar
 
 image_exists() {
     case $engine in
@@ -88,6 +85,13 @@ EOF
     say "root file system: $tarball ($(du -h "$tarball" | cut -f1))"
 }
 
+# The key: what the base is made of (the function above, without its comments, and the
+# packages and mirrors), so that editing the rest of this script does not remake it.
+key=$(printf '%s\n' "$(declare -f make_rootfs)" "$packages" "$mirror" "$security_mirror" |
+    sha256sum | cut -c1-12)
+ref=localhost/clickfono-python-base:bookworm-$key
+tarball=$cache/python-base-bookworm-$key.tar
+
 import_image() {
     say "importing into $engine as $ref"
     local changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -106,6 +110,19 @@ import_image() {
     esac
 }
 
+# Bases made by earlier versions of this script.
+remove_old() {
+    find "$cache" -maxdepth 1 -name 'python-base-bookworm-*.tar' ! -name "${tarball##*/}" -delete 2>/dev/null || true
+    local old
+    case $engine in
+        docker) old=$(docker image ls --format '{{.Repository}}:{{.Tag}}' localhost/clickfono-python-base) ;;
+        *) old=$("$engine" images --format '{{.Repository}}:{{.Tag}}' localhost/clickfono-python-base) ;;
+    esac
+    for tag in $old; do
+        [ "$tag" = "$ref" ] || "$engine" rmi "$tag" >/dev/null 2>&1 || true
+    done
+}
+
 if [ -f "$tarball" ] && [ -n "$(find "$tarball" -mtime +"$max_age_days")" ]; then
     say "$tarball is older than $max_age_days days: making it again"
     rm -f "$tarball"
@@ -113,8 +130,10 @@ fi
 if [ ! -f "$tarball" ]; then
     make_rootfs
     import_image
+    remove_old
 elif ! image_exists; then
     import_image
+    remove_old
 else
     say "cached: $ref"
 fi

@@ -92,7 +92,8 @@ else
             "${args[@]}" . >&2 ;;
     esac
     say "built in $((SECONDS - started)) s"
-    # Earlier input tags only hold disk space; their layers stay cached for the next build.
+    # Earlier input tags only hold disk space. Their untagged layers (the build cache) go
+    # after a week.
     case $engine in
         docker) old=$(docker image ls --format '{{.Repository}}:{{.Tag}}' "$name") ;;
         *) old=$("$engine" images --format '{{.Repository}}:{{.Tag}}' "$name") ;;
@@ -100,6 +101,12 @@ else
     for tag in $old; do
         case $tag in "$name:inputs-"*) [ "$tag" = "$ref" ] || "$engine" rmi "$tag" >/dev/null 2>&1 || true ;; esac
     done
+    case $engine in
+        docker) docker image prune --force --filter label=org.opencontainers.image.title=clickfono-notifier \
+            --filter until=168h >/dev/null ;;
+        *) "$engine" image prune --force --filter label=org.opencontainers.image.title=clickfono-notifier \
+            --filter until=168h >/dev/null ;;
+    esac
 fi
 "$engine" tag "$ref" "$name:latest" >&2
 say "size: $(

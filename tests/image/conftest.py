@@ -144,11 +144,18 @@ def built_image() -> Iterator[Image]:
     )
     seconds = time.monotonic() - started
     assert build.returncode == 0, "deploy/image/build.sh failed:\n" + build.stderr[-4000:]
-    image = Image(build.stdout.strip().splitlines()[-1], env, seconds)
+    built = build.stdout.strip().splitlines()[-1]
+    # A tag of this session's own: build.sh removes older `inputs-` tags, and one run on
+    # another checkout (a teammate's `make test`) must not take the image from under this.
+    ref = f"{built.rsplit(':', 1)[0]}:test-{os.getpid()}"
+    image = Image(ref, env, seconds)
+    tagged = image.podman("tag", built, ref)
+    assert tagged.returncode == 0, tagged.stderr
     try:
         yield image
     finally:
         image.remove_containers()
+        image.podman("rmi", ref)
         shutil.rmtree(directory, ignore_errors=True)
 
 
