@@ -289,19 +289,43 @@ def test_workflows_urls_parse_and_names_are_stable() -> None:
     assert workflow.name.startswith("apprise-workflows-")
 
 
-async def test_a_storm_is_one_digest(
+async def test_a_storm_is_one_digest_but_operational_events_stay_apart(
     receivers: tuple[WebhookReceiver, WebhookReceiver],
 ) -> None:
-    """More than STORM_THRESHOLD events in one batch are sent as one digest message."""
+    """More than STORM_THRESHOLD call events in one batch are one digest message; an
+    operational event in the same batch is still its own message."""
     receiver, _ = receivers
-    events = [make_event(n) for n in range(STORM_THRESHOLD + 5)]
+    calls = [make_event(n) for n in range(STORM_THRESHOLD + 5)]
+    outage = Event(
+        "notifier.source_recovered",
+        event_id("apprise-test", "recovered"),
+        datetime(2026, 11, 24, 13, 0, tzinfo=UTC),
+        detail={"failures": 4, "since": "2026-11-24T12:55:00Z"},
+    )
+    events = [*calls[:3], outage, *calls[3:]]
     sink = sink_for(json_url(receiver))
     try:
         assert await sink.send(events) == [None] * len(events)
     finally:
         await sink.aclose()
-    (delivery,) = receiver.alerts
-    assert str(len(events)) in delivery.payload["title"]
+    digest, single = receiver.alerts
+    assert str(len(calls)) in digest.payload["title"]
+    assert single.payload["title"].startswith("Clickfono volvió a responder")
+
+
+async def test_a_hostile_status_cannot_format_the_title(
+    receivers: tuple[WebhookReceiver, WebhookReceiver],
+) -> None:
+    """A status Clickfono made up reaches the title escaped: no Markdown link."""
+    receiver, _ = receivers
+    event = make_event(1, "call.status_changed", status="[clic](http://evil.example)")
+    sink = sink_for(json_url(receiver))
+    try:
+        await sink.send([event])
+    finally:
+        await sink.aclose()
+    title = receiver.alerts[0].payload["title"]
+    assert "[clic](" not in title and "clic" in title
 
 
 async def test_plugins_run_off_the_loop_with_bounded_concurrency(

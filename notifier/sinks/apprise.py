@@ -15,8 +15,9 @@ is a new destination (its predecessor's queue stays under the old name).
 Apprise's plugins block (requests, sockets), so each ``notify()`` runs in a thread of a
 small pool shared by all the apprise sinks (``CONCURRENCY`` threads), never on the event
 loop. One URL gets its events one at a time, in detection order, so a chat reads in the
-order things happened; several URLs are served concurrently. A batch of more than
-``STORM_THRESHOLD`` events is sent as one digest message.
+order things happened; several URLs are served concurrently. A batch with more than
+``STORM_THRESHOLD`` call alerts and changes sends them as one digest message (reports,
+operational and callback events are still sent one by one).
 
 Titles and bodies reuse ``messages.py`` (Spanish or English), written in Markdown:
 Apprise converts it to each service's own format (HTML, Markdown or plain text).
@@ -44,6 +45,7 @@ from urllib.parse import unquote, urlsplit
 
 import apprise
 
+from notifier import events as ev
 from notifier import messages, summary_text
 from notifier.errors import ConfigError, SinkError
 from notifier.events import Event
@@ -68,7 +70,7 @@ CONCURRENCY = 4
 TIMEOUT = 30.0
 """Seconds one notification may take, retries inside Apprise excluded (there are none)."""
 STORM_THRESHOLD = 20
-"""More events than this in one batch are sent as one digest message."""
+"""More call events than this in one batch are sent as one digest message."""
 
 _HOSTNAME = re.compile(
     r"(?i)^(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
@@ -214,7 +216,7 @@ def render_message(message: Message) -> tuple[str, str]:
     lines += ["", f"**{e(message.action_label)}:** {e(message.action)}"]
     lines += [f"\n_{e(note)}_" for note in message.notes]
     lines += ["", e(message.reference)]
-    return message.title, "\n".join(lines)
+    return e(message.title), "\n".join(lines)  # a title can carry Clickfono's status
 
 
 def render_summary(event: Event, wording: Wording) -> tuple[str, str]:
@@ -243,6 +245,12 @@ def render_digest(digest: Digest) -> tuple[str, str]:
         lines += ["", e(digest.more)]
     lines += ["", f"_{e(digest.note)}_"]
     return digest.title, "\n".join(lines)
+
+
+def _digestible(event: Event) -> bool:
+    """Call alerts and changes may be folded into a storm digest; nothing else is."""
+    known = ev.describe(event.type)
+    return known is not None and known.kind in (ev.Kind.CALL_ALERT, ev.Kind.CALL_CHANGE)
 
 
 class _Pool:
@@ -304,15 +312,24 @@ class AppriseSink:
         """``send`` that awaits ``on_outcome(index, outcome)`` as each event is settled."""
         if not events:
             return []
+        outcomes: list[SinkError | None] = [None] * len(events)
         async with self._lock:
-            if len(events) > STORM_THRESHOLD:
-                title, body = render_digest(messages.digest(events, self._wording))
+            # A storm of call events is one digest; reports, operational and callback
+            # events are still sent one by one, each with its own outcome.
+            storm = [i for i, e in enumerate(events) if _digestible(e)]
+            if len(storm) <= STORM_THRESHOLD:
+                storm = []
+            else:
+                digest = messages.digest([events[i] for i in storm], self._wording)
+                title, body = render_digest(digest)
                 outcome = await self._notify(title, body, "alert")
-                for index in range(len(events)):
+                for index in storm:
+                    outcomes[index] = outcome
                     await on_outcome(index, outcome)
-                return [outcome] * len(events)
-            outcomes: list[SinkError | None] = []
+            digested = set(storm)
             for index, event in enumerate(events):
+                if index in digested:
+                    continue
                 if summary_text.is_report(event):  # the daily summary: its own wording
                     title, body = render_summary(event, self._wording)
                     severity = "info"
@@ -321,8 +338,8 @@ class AppriseSink:
                     title, body = render_message(message)
                     severity = message.severity
                 outcome = await self._notify(title, body, severity)
+                outcomes[index] = outcome
                 await on_outcome(index, outcome)
-                outcomes.append(outcome)
             return outcomes
 
     async def check(self) -> CheckResult:
