@@ -594,7 +594,13 @@ PREFIXES = (
     "REDIS_",
 )
 """An environment variable with one of these prefixes is meant for us."""
-_KUBERNETES_SERVICE = re.compile(r"_SERVICE_HOST$|_SERVICE_PORT|_PORT")
+# What Kubernetes injects per Service: X_SERVICE_HOST, X_SERVICE_PORT(_NAME), X_PORT
+# (=tcp://host:port) and X_PORT_6379_TCP(_PROTO|_PORT|_ADDR). Not any name with "_PORT":
+# NOTIFIER_HTTP_PORTT is a typo to name.
+_KUBERNETES_SERVICE = re.compile(
+    r"_SERVICE_HOST$|_SERVICE_PORT(_\w+)?$|_PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?$"
+)
+_KUBERNETES_PORT = re.compile(r"(tcp|udp|sctp)://", re.IGNORECASE)
 
 
 def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
@@ -608,7 +614,9 @@ def unknown_variables(env: Mapping[str, str] | None = None) -> list[str]:
         upper = name.upper()
         if not upper.startswith(PREFIXES) or upper in known:
             continue
-        if _KUBERNETES_SERVICE.search(upper):
+        if _KUBERNETES_SERVICE.search(upper) or (
+            upper.endswith("_PORT") and _KUBERNETES_PORT.match(source[name])
+        ):
             continue
         shown = _show(name, 60).strip("'")
         close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)

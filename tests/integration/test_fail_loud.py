@@ -115,6 +115,7 @@ def test_unknown_variables_get_one_warning_each_with_the_closest_name(
         "SLACK_WEBOOK_URL": "https://hooks.example.invalid/T000/B000/hush-7d1e",
         "WEBHOOK_SECRETT": "whsec_not-shown-4f2a",
         "NOTIFIER_ZZQX": "1",
+        "NOTIFIER_HTTP_PORTT": "9100",  # has "_PORT" in it, but Kubernetes' names differ
     }
     kubernetes = {
         "REDIS_PORT": "tcp://10.0.0.7:6379",
@@ -136,6 +137,8 @@ def test_unknown_variables_get_one_warning_each_with_the_closest_name(
             f"{WARNING}SLACK_WEBOOK_URL is not a known variable; did you mean SLACK_WEBHOOK_URL?",
             f"{WARNING}WEBHOOK_SECRETT is not a known variable; did you mean WEBHOOK_SECRET?",
             f"{WARNING}NOTIFIER_ZZQX is not a known variable",
+            f"{WARNING}NOTIFIER_HTTP_PORTT is not a known variable; "
+            "did you mean NOTIFIER_HTTP_PORT?",
         ]
     )
     for value in typos.values():
