@@ -26,7 +26,6 @@ from notifier.health import Health, serve_health
 from notifier.logs import get_logger
 from notifier.sinks.base import Sink
 from notifier.store import Store
-from notifier.store import keys as meta_fields
 from notifier.store.keys import lease_token, lease_value
 
 log = get_logger("notifier.daemon")
@@ -284,11 +283,11 @@ class Daemon:
                 metrics.record_sink_failing(
                     {n: n in episodes and episodes[n].announced for n in names}
                 )
-                metrics.record_source_state(state.meta)
+                metrics.record_source_state(state.source_state, state.source_failures)
                 last = state.last_success
                 if last is not None:
                     metrics.record_last_success(last)  # followers report the leader's cycles
-                if state.meta.get(meta_fields.META_SOURCE_STATE) == "unauthorized":
+                if state.source_state == "unauthorized":
                     self.health.ready, self.health.reason = False, "Clickfono rejected the token"
                 elif last is None:
                     self.health.ready, self.health.reason = False, "no successful cycle yet"

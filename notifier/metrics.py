@@ -240,16 +240,11 @@ def declare_sinks(names: Iterable[str]) -> None:
             _replaced.setdefault(key, set()).add((name,))
 
 
-def record_source_state(meta: Mapping[str, str]) -> None:
-    """Set the source episode gauges from the cycle's Redis meta (``source_state``,
-    ``source_failures``); no state recorded yet means ``ok``."""
-    state = meta.get("source_state") or "ok"
+def record_source_state(state: str, failures: int) -> None:
+    """Set the source episode gauges: ``ok``, ``unavailable`` or ``unauthorized``, and the
+    failed cycles of the current episode."""
     for known in SOURCE_STATES:
         SOURCE_STATE.labels(known).set(1 if state == known else 0)
-    try:
-        failures = int(meta.get("source_failures") or 0)
-    except ValueError:
-        failures = 0
     SOURCE_FAILURES.set(failures if state != "ok" else 0)
 
 

@@ -142,14 +142,14 @@ def test_declared_sinks_export_zeroes_without_overwriting() -> None:
 
 def test_source_state_is_one_hot_over_the_episode_states() -> None:
     """The source episode gauge marks exactly the current state, with its failure count."""
-    metrics.record_source_state({"source_state": "unauthorized", "source_failures": "4"})
+    metrics.record_source_state("unauthorized", 4)
     assert series("clickfono_source_state") == {
         (("state", "ok"),): 0.0,
         (("state", "unavailable"),): 0.0,
         (("state", "unauthorized"),): 1.0,
     }
     assert series("clickfono_source_failures") == {(): 4.0}
-    metrics.record_source_state({})
+    metrics.record_source_state("ok", 0)
     assert series("clickfono_source_state")[(("state", "ok"),)] == 1.0
     assert series("clickfono_source_failures") == {(): 0.0}
 

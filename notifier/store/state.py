@@ -17,7 +17,13 @@ from notifier.errors import LeaseLost, StoreError
 from notifier.events import Event
 from notifier.store import scripts
 from notifier.store.connection import StoreBase, now_ms
-from notifier.store.keys import META_BASELINE_AT, META_LAST_SUCCESS, lease_value
+from notifier.store.keys import (
+    META_BASELINE_AT,
+    META_LAST_SUCCESS,
+    META_SOURCE_FAILURES,
+    META_SOURCE_STATE,
+    lease_value,
+)
 from notifier.store.outbox import encode_record
 
 _STAGED_TTL = 600
@@ -80,6 +86,19 @@ class CycleState:
     @property
     def initialized(self) -> bool:
         return META_BASELINE_AT in self.meta
+
+    @property
+    def source_state(self) -> str:
+        """``ok``, ``unavailable`` or ``unauthorized``: Clickfono's current episode."""
+        return self.meta.get(META_SOURCE_STATE) or "ok"
+
+    @property
+    def source_failures(self) -> int:
+        """Failed cycles in the current episode (0 when Clickfono answers)."""
+        try:
+            return int(self.meta.get(META_SOURCE_FAILURES) or 0)
+        except ValueError:
+            return 0
 
     @property
     def last_success(self) -> float | None:
