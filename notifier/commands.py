@@ -203,14 +203,16 @@ async def dead_letters_list(settings: Settings) -> int:
     if not letters:
         print("no dead letters")
         return EXIT_OK
+    # Sink names vary in length (apprise-<scheme>-<id>): size that column to fit.
+    width = max(len("SINK"), *(len(letter.sink) for letter in letters))
     print(
-        f"{'ID':<28} {'SINK':<8} {'TYPE':<30} {'CALL':<34} {'TRIES':>5}  "
+        f"{'ID':<28} {'SINK':<{width}} {'TYPE':<30} {'CALL':<34} {'TRIES':>5}  "
         f"{'FAILED AT':<20}  LAST ERROR"
     )
     for letter in letters:
         failed_at = datetime.fromtimestamp(letter.failed_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         print(
-            f"{letter.event.id:<28} {letter.sink:<8} {letter.event.type:<30} "
+            f"{letter.event.id:<28} {letter.sink:<{width}} {letter.event.type:<30} "
             f"{letter.event.call_uuid or '-':<34} {letter.attempts:>5}  {failed_at:<20}  "
             f"{letter.error}"
         )
