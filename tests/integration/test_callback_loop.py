@@ -5,6 +5,12 @@ that checks every ``callback.*`` payload against the published contract.
 Figures (click to ack, click to ``chat.update``, reconnect time) are printed with
 ``-s``; the 100-click measurement runs with ``NOTIFIER_BENCH_CLICKS=1`` (it takes about
 two minutes: updates are paced at one per second per channel, as Slack asks).
+
+Measured on the 2-core CI machine, one replica (2026-12-01): click to ack median 1.2 ms,
+max 85 ms; click to ``chat.update`` median 21.7 ms, max 390 ms (100 clicks, each 1.1 s
+after the previous update). Reconnect: a close frame 5 to 70 ms, a reset without one
+about 5 s (the SDK's monitor tick, ``ping_interval``). A click while Redis is down is
+acked and the agent gets the "No pudimos registrar tu clic" note within 0.1 s.
 """
 
 from __future__ import annotations
@@ -367,6 +373,7 @@ async def test_an_escalation_fires_once_even_when_the_leader_restarts(
     ts = await posted(fake, state, "cb-late")
     taken_ts = await posted(fake, state, "cb-taken")
     await fake.click("clickfono.claim", "cb-taken", user="U0ANA", ts=taken_ts)
+    await update_with(fake, taken_ts, "Lo toma <@U0ANA>")  # applied, not only acked
     first.kill()  # before the reminder is due (6 s after the alert)
     second = spawn(processes, env, "second")
     third = spawn(processes, env, "third")
