@@ -113,13 +113,17 @@ import_image() {
 # Bases made by earlier versions of this script.
 remove_old() {
     find "$cache" -maxdepth 1 -name 'python-base-bookworm-*.tar' ! -name "${tarball##*/}" -delete 2>/dev/null || true
-    local old
+    local tags
     case $engine in
-        docker) old=$(docker image ls --format '{{.Repository}}:{{.Tag}}' localhost/clickfono-python-base) ;;
-        *) old=$("$engine" images --format '{{.Repository}}:{{.Tag}}' localhost/clickfono-python-base) ;;
+        docker) tags=$(docker image ls --format '{{.Repository}}:{{.Tag}}') ;;
+        podman) tags=$(podman images --format '{{.Repository}}:{{.Tag}}') ;;
+        buildah) tags=$(buildah images --format '{{.Name}}:{{.Tag}}') ;;
     esac
-    for tag in $old; do
-        [ "$tag" = "$ref" ] || "$engine" rmi "$tag" >/dev/null 2>&1 || true
+    for tag in $tags; do
+        case $tag in
+            "$ref") ;;
+            localhost/clickfono-python-base:bookworm-*) "$engine" rmi "$tag" >/dev/null 2>&1 || true ;;
+        esac
     done
 }
 

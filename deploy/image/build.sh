@@ -50,7 +50,17 @@ esac
 image_id() {
     case $engine in
         docker) docker image inspect --format '{{.Id}}' "$1" 2>/dev/null ;;
-        *) "$engine" inspect --type image --format '{{.Id}}' "$1" 2>/dev/null ;;
+        podman) podman image inspect --format '{{.Id}}' "$1" 2>/dev/null ;;
+        buildah) buildah inspect --type image --format '{{.FromImageID}}' "$1" 2>/dev/null ;;
+    esac
+}
+
+# Every repository:tag in the engine's storage.
+image_tags() {
+    case $engine in
+        docker) docker image ls --format '{{.Repository}}:{{.Tag}}' ;;
+        podman) podman images --format '{{.Repository}}:{{.Tag}}' ;;
+        buildah) buildah images --format '{{.Name}}:{{.Tag}}' ;;
     esac
 }
 
@@ -94,25 +104,19 @@ else
     say "built in $((SECONDS - started)) s"
     # Earlier input tags only hold disk space. Their untagged layers (the build cache) go
     # after a week.
-    case $engine in
-        docker) old=$(docker image ls --format '{{.Repository}}:{{.Tag}}' "$name") ;;
-        *) old=$("$engine" images --format '{{.Repository}}:{{.Tag}}' "$name") ;;
-    esac
-    for tag in $old; do
+    for tag in $(image_tags); do
         case $tag in "$name:inputs-"*) [ "$tag" = "$ref" ] || "$engine" rmi "$tag" >/dev/null 2>&1 || true ;; esac
     done
+    # (buildah has no filtered prune: `buildah rmi --prune` would take everyone's cache.)
     case $engine in
-        docker) docker image prune --force --filter label=org.opencontainers.image.title=clickfono-notifier \
-            --filter until=168h >/dev/null ;;
-        *) "$engine" image prune --force --filter label=org.opencontainers.image.title=clickfono-notifier \
-            --filter until=168h >/dev/null ;;
+        docker | podman) "$engine" image prune --force --filter until=168h \
+            --filter label=org.opencontainers.image.title=clickfono-notifier >/dev/null || true ;;
     esac
 fi
 "$engine" tag "$ref" "$name:latest" >&2
-say "size: $(
-    case $engine in
-        docker) docker image inspect --format '{{.Size}}' "$ref" ;;
-        *) "$engine" inspect --type image --format '{{.Size}}' "$ref" ;;
-    esac | awk '{printf "%.0f MB", $1 / 1e6}'
-)"
+case $engine in
+    docker) size=$(docker image inspect --format '{{.Size}}' "$ref") ;;
+    *) size=$(podman image inspect --format '{{.Size}}' "$ref" 2>/dev/null || true) ;;
+esac
+[ -z "$size" ] || say "size: $(awk -v b="$size" 'BEGIN { printf "%.0f MB", b / 1e6 }')"
 echo "$ref"
