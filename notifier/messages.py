@@ -71,6 +71,8 @@ class Message:
     tel: str | None = None
     ops: str | None = None
     urgency: int = 4
+    event_id: str = ""
+    """For machines only (Slack's block_id): never shown to agents."""
 
     def plain_text(self) -> str:
         lines = [self.title]
@@ -1070,6 +1072,7 @@ def render(event: Event, wording: Wording) -> Message:
         tel,
         ops,
         ev.urgency(event.type),
+        event.id,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,7 @@ from tests.support.slack_fixtures import FakeSlack, SlackRequest
 POPUP_A = "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0"
 POPUP_B = "99aa0000-0000-0000-0000-000000000000"
 DETECTED = datetime(2026, 11, 24, 13, 5, 9, tzinfo=UTC)
+EVENT_ID = "evt_25822fc3046e587e3dba822b"
 
 
 def call_event(
@@ -94,7 +96,7 @@ async def test_sink_protocol_and_block_kit(slack_api: FakeSlack, make_sink: Any)
     """An alert is posted as Block Kit with a plain-text fallback, in Spanish by default."""
     sink = make_sink(bot_settings(slack_api))
     assert isinstance(sink, Sink) and sink.name == "slack"
-    assert await sink.send([call_event()]) == [None]
+    assert await sink.send([dataclasses.replace(call_event(), id=EVENT_ID)]) == [None]
     [post] = posts(slack_api)
     assert post.body["channel"] == "#alertas"
     assert post.body["blocks"][0]["type"] == "header"
@@ -104,7 +106,9 @@ async def test_sink_protocol_and_block_kit(slack_api: FakeSlack, make_sink: Any)
     assert "Devolverle la llamada lo antes posible" in block_text(post.body)
     assert post.body["text"].startswith("Cliente sin contactar")
     assert "Devolverle la llamada lo antes posible" in post.body["text"]
-    assert "evt_" not in json.dumps(post.body)
+    # The event id is only the header's invisible block_id, never text agents read.
+    assert post.body["blocks"][0]["block_id"] == EVENT_ID
+    assert "evt_" not in json.dumps([post.body["text"], *section_texts(post.body)])
 
 
 async def test_routes_by_popup(slack_api: FakeSlack, make_sink: Any) -> None:

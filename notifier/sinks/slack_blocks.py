@@ -9,6 +9,7 @@ plain or mrkdwn, and in the fallback ``text``: a customer's text can never menti
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from notifier import claims
@@ -25,6 +26,7 @@ _SECTION_BUDGET = 2900
 """Characters a digest section is filled to, leaving room under _TEXT_MAX."""
 _MESSAGE_BUDGET = 12000
 """Characters of a digest message: long enough for ~140 calls, short enough to read."""
+_BLOCK_ID = re.compile(r"evt_[0-9a-f]{1,64}")
 DIGEST_MAX_MESSAGES = 4
 """A storm is at most this many posts; beyond, the last says how many more."""
 
@@ -72,6 +74,9 @@ def _emoji(event_type: str) -> str:
 def message_blocks(message: Message, *, extra_note: str | None = None) -> list[dict[str, Any]]:
     """One event as Block Kit: header, who to call and what to do, facts, small print."""
     blocks = [_header(f"{_emoji(message.event_type)} {_escape(message.title)}")]
+    if _BLOCK_ID.fullmatch(message.event_id):
+        # Invisible to agents; lets tools (and the soak test) find an event's post.
+        blocks[0]["block_id"] = message.event_id
     if message.headline:
         blocks.append(_section(f"*{_escape(message.headline)}*"))
     fields = [

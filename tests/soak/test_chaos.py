@@ -548,7 +548,8 @@ def _report(
     posts = [r for r in world.slack.calls("chat.postMessage") if r.ok]
     slack_seen: dict[str, list[Any]] = defaultdict(list)
     for post in posts:
-        for token in set(_TOKEN.findall(str(post.body.get("text", "")))):
+        # Agents never see event ids: each post carries its id as the header's block_id.
+        for token in set(_TOKEN.findall(json.dumps(post.body.get("blocks", [])))):
             if token in slack_expected or token.startswith("evt_"):
                 slack_seen[token].append(post)
     wrong_channel = [
