@@ -287,26 +287,39 @@ def summarise(
         by_popup.setdefault(popup, []).append(call)
         if call.get("popup_name"):
             names[popup] = str(call["popup_name"])
+    # Business hours change on minute boundaries: one lookup per minute of the day.
+    opened: dict[datetime, bool] = {}
+
+    def outside_hours(at: datetime) -> bool:
+        minute = at.replace(second=0, microsecond=0)
+        known = opened.get(minute)
+        if known is None:
+            known = opened[minute] = is_open(minute)
+        return not known
+
     out: list[PopupSummary] = []
     for popup, popup_calls in by_popup.items():
         counts = Counter(str(c.get("status")) for c in popup_calls)
         spam = counts.get(SPAM, 0)
         customers = len(popup_calls) - spam
         outside = 0
+        observed: list[float] = []
+        waiting: list[tuple[str, Mapping[str, Any]]] = []
+        uuids: set[str] = set()
         for call in popup_calls:
+            uuid = str(call.get("uuid"))
+            uuids.add(uuid)
+            if uuid in waits:
+                observed.append(waits[uuid])
             status = call.get("status")
             if status == SPAM:
                 continue
             at = _call_at(call)
-            if status == OUT_OF_HOURS or (at is not None and not is_open(at)):
+            if status == OUT_OF_HOURS or (at is not None and outside_hours(at)):
                 outside += 1
-        observed = [waits[c["uuid"]] for c in popup_calls if c.get("uuid") in waits]
-        waiting = tuple(
-            c
-            for c in sorted(popup_calls, key=lambda c: str(c.get("call_at") or ""))
-            if still_waiting(c, callbacks.get(str(c.get("uuid"))), connected, zone)
-        )
-        uuids = {str(c.get("uuid")) for c in popup_calls}
+            if still_waiting(call, callbacks.get(uuid), connected, zone):
+                waiting.append((str(call.get("call_at") or ""), call))
+        waiting.sort(key=lambda item: item[0])
         median, claimed = _median_claim(cb for u, cb in callbacks.items() if u in uuids)
         out.append(
             PopupSummary(
@@ -319,7 +332,7 @@ def summarise(
                 spam=spam,
                 out_of_hours=outside,
                 longest_wait=round(max(observed)) if observed else None,
-                waiting_callback=waiting,
+                waiting_callback=tuple(call for _, call in waiting),
                 median_claim_seconds=median,
                 claimed=claimed,
                 late=late,
