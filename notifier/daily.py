@@ -197,7 +197,7 @@ class DailySummaries:
                 late=is_late(self.settings, day, now),
             )
 
-        # A busy day takes seconds (measured: ~3 s for 100,000 calls): off the loop, so
+        # A busy day takes seconds (measured: ~4 s for 100,000 calls): off the loop, so
         # deliveries and the lease keep their pace.
         return await asyncio.to_thread(compute)
 
