@@ -215,20 +215,24 @@ class CallbackLoop:
         """Register the cycle's calls by number, note alerts that need a person and resolve
         the callbacks a Conectada call closes; the number of callbacks resolved."""
         connected: list[tuple[str, str, str, float, datetime]] = []
-        seen: set[str] = set()
+        seen: dict[str, tuple[str, str, str, float]] = {}
+        facts: list[tuple[Event, Mapping[str, Any], str, str | None, float]] = []
         for event in events:
             call = event.call
             call_uuid = event.call_uuid
             if call is None or call_uuid is None:
                 continue
-            call_at = parse_time(call.get("call_at"))
-            when = call_at or event.detected_at
+            when = parse_time(call.get("call_at")) or event.detected_at
             day = when.astimezone(self.wording.zone).date().isoformat()
             number = call.get("caller_number")
             hashed = await self.store.number_hash(str(number)) if number else None
-            if hashed and call_uuid not in seen:
-                seen.add(call_uuid)
-                await self.store.register_request(day, hashed, call_uuid, when.timestamp())
+            if hashed:
+                seen.setdefault(call_uuid, (day, hashed, call_uuid, when.timestamp()))
+            facts.append((event, call, day, hashed, when.timestamp()))
+        # Every request first, in one round trip: an alert below sees its number's count.
+        await self.store.register_requests(list(seen.values()))
+        for event, call, day, hashed, call_at in facts:
+            call_uuid = str(event.call_uuid)
             if event.type in ev.PERSON_TYPES:
                 due = claims.escalation_at(event.detected_at, self.escalate_minutes)
                 await self.store.note_alert(
@@ -239,14 +243,14 @@ class CallbackLoop:
                     channel=self._channel_for(call),
                     day=day,
                     number_hash=hashed,
-                    call_at=when.timestamp(),
+                    call_at=call_at,
                     due_at=due.timestamp()
                     if due is not None and event.type in claims.ESCALATED_ALERTS
                     else None,
                 )
                 await self._show_repeat(call_uuid, self._channel_for(call))
             if hashed and call.get("status") == claims.CONNECTED_STATUS:
-                connected.append((day, hashed, call_uuid, when.timestamp(), event.detected_at))
+                connected.append((day, hashed, call_uuid, call_at, event.detected_at))
         resolved = 0
         for day, hashed, later_uuid, later_at, detected in connected:
             resolved += await self._resolve(day, hashed, later_uuid, later_at, detected)

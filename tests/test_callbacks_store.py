@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -139,3 +140,36 @@ def test_slack_manifest_enables_socket_mode_and_the_scopes() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert "request_url" not in manifest["settings"]["interactivity"]
     assert {"chat:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+async def test_after_cycle_registers_a_big_cycles_requests_in_bulk(store: Store) -> None:
+    """2,000 new calls from 500 numbers: every request is counted under its number's keyed
+    hash, and the third alert from one number knows it is the third."""
+    settings = load_settings(
+        {"CLICKFONO_TOKEN": "t", "REDIS_URL": "redis://x", "NOTIFIER_CONSOLE": "true"}
+    )
+    loop = CallbackLoop(settings, store, {"console": EventFilter(("*",))})
+    created = [
+        Event(
+            ev.CALL_CREATED,
+            f"e{n}",
+            AT,
+            call={
+                "uuid": f"c{n}",
+                "caller_number": f"+5699000{n % 500:04d}",
+                "call_at": (AT + timedelta(seconds=n)).isoformat(),
+                "status": "En cola",
+            },
+        )
+        for n in range(2000)
+    ]
+    started = time.perf_counter()
+    await loop.after_cycle(created)
+    elapsed = time.perf_counter() - started
+    hashed = await store.number_hash("+56990000007")
+    requests = await store.number_requests("2026-11-24", hashed)
+    assert [uuid for uuid, _ in requests] == ["c7", "c507", "c1007", "c1507"]
+    print(f"\nafter_cycle with 2,000 new calls: {elapsed * 1000:.0f} ms")
+    alert = Event(ev.CALL_ATTEMPTS_EXHAUSTED, "x", AT, call=dict(created[1007].call or {}))
+    await loop.after_cycle([alert])
+    assert (await store.callback_view("c1007")).requests_today == 3

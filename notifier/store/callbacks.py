@@ -86,6 +86,26 @@ return 1
 """
 
 
+# Add requests to their numbers' sorted sets (NX: a request keeps its first score).
+# KEYS: number keys. ARGV: ttl s, then per key: n, then n (score, member).
+REGISTER = """
+local a = 2
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local args = {}
+  for _ = 1, n do
+    args[#args + 1] = ARGV[a]
+    args[#args + 1] = ARGV[a + 1]
+    a = a + 2
+  end
+  redis.call('ZADD', KEYS[k], 'NX', unpack(args))
+  redis.call('EXPIRE', KEYS[k], tonumber(ARGV[1]))
+end
+return #KEYS
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class CallbackRecord:
     """What the store holds for one callback."""
@@ -142,15 +162,22 @@ class CallbackOps(StoreBase):
         digits = "".join(ch for ch in number if ch.isdigit()) or number
         return hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()[:32]
 
-    async def register_request(
-        self, day: str, number_hash: str, call_uuid: str, call_at: float
-    ) -> None:
-        """Count a call among its number's requests of ``day`` (repeating it changes nothing)."""
-        key = self.keys.callback_number(day, number_hash)
-        async with self.errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {call_uuid: call_at}, nx=True)
-            pipe.expire(key, NUMBER_TTL_SECONDS)
-            await pipe.execute()
+    async def register_requests(self, requests: Sequence[tuple[str, str, str, float]]) -> None:
+        """Count calls among their number's requests of a day, ``(day, number hash, call
+        uuid, call_at)`` each, in one script call (repeating one changes nothing)."""
+        if not requests:
+            return
+        by_key: dict[str, list[Any]] = {}
+        for day, number_hash, call_uuid, call_at in requests:
+            by_key.setdefault(self.keys.callback_number(day, number_hash), []).extend(
+                (repr(call_at), call_uuid)
+            )
+        args: list[Any] = [NUMBER_TTL_SECONDS]
+        for pairs in by_key.values():
+            args += [len(pairs) // 2, *pairs]
+        script = self.redis.register_script(REGISTER)
+        async with self.errors():
+            await script(keys=list(by_key), args=args)
 
     async def number_requests(self, day: str, number_hash: str) -> list[tuple[str, float]]:
         """The number's requests of ``day`` as ``(call uuid, call_at)``, oldest first."""
