@@ -3,13 +3,15 @@
 ``SocketModeListener`` wraps slack-sdk's asyncio client
 (``slack_sdk.socket_mode.aiohttp.SocketModeClient``, imported only when a listener is
 started, so a deployment without ``SLACK_APP_TOKEN`` never loads it). It only decodes
-and acknowledges: for each ``interactive`` envelope it sends the ack first (Slack shows
-the agent an error after 3 seconds without one), then hands a ``Click`` to the
-``on_click`` callback in its own task. Whether the click may take, release or close a
-callback is not decided here (notifier/claims.py). Envelopes of other types, and
-clicks on buttons that are not ours, are acked and dropped. If ``on_click`` raises
-(Redis down, say), the click was acked but did nothing, so the agent is told with an
-ephemeral message (``failure_text``) instead of being left to think it worked.
+and acknowledges: for each ``interactive`` envelope it hands a ``Click`` to the
+``on_click`` callback in its own task and sends the ack when that work is done, or
+after ``ACK_WAIT_SECONDS`` (Slack shows the agent an error after 3 seconds without an
+ack). A replica killed before the claim is stored therefore never acks: the agent sees
+Slack's error and clicks again, rather than a click acked and silently lost. Whether the
+click may take, release or close a callback is not decided here (notifier/claims.py).
+Envelopes of other types, and clicks on buttons that are not ours, are acked and
+dropped. If ``on_click`` raises (Redis down, say), the agent is told with an ephemeral
+message (``failure_text``) instead of being left to think it worked.
 
 Watchdog design
 ---------------
@@ -93,6 +95,10 @@ FAILURE_TEXT = {
 _CALL_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
 _MESSAGE_TS = re.compile(r"\d{1,12}\.\d{1,9}")
+
+
+ACK_WAIT_SECONDS = 2.0
+"""How long a click's work may run before the ack goes anyway (Slack allows 3 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,24 +405,30 @@ class SocketModeListener:
         envelope_id = message.get("envelope_id")
         if not isinstance(envelope_id, str):
             return
+        payload = message.get("payload")
+        click = None
+        if kind == "interactive" and isinstance(payload, dict):
+            click = decode_click(payload, self._clock())
+            if click is None:
+                log.info("slack_action_ignored", action_id=_action_id(payload))
+        if click is not None:
+            # Do the work first and ack once it is stored, when that fits in Slack's 3 s:
+            # a replica killed in between then leaves the click unacked (Slack shows the
+            # agent an error, who clicks again) instead of acked and silently lost. Work
+            # that takes longer finishes after the ack, and tells the agent if it fails.
+            task = asyncio.create_task(self._deliver(click))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), ACK_WAIT_SECONDS)
         try:
             # Ack on the client that received it, even an old one being replaced.
             await client.send_socket_mode_response({"envelope_id": envelope_id})
         except Exception as exc:
-            # Not acked: Slack shows the agent an error and nothing was done. Honest.
+            # Not acked: Slack shows the agent an error. Honest.
             log.warning("slack_ack_failed", error=_one_line(exc))
             return
         self.acked += 1
-        payload = message.get("payload")
-        if kind != "interactive" or not isinstance(payload, dict):
-            return
-        click = decode_click(payload, self._clock())
-        if click is None:
-            log.info("slack_action_ignored", action_id=_action_id(payload))
-            return
-        task = asyncio.create_task(self._deliver(click))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, click: Click) -> None:
         log.info("slack_click", action=click.action, call=click.call_uuid, user=click.user_id)
