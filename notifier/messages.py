@@ -510,6 +510,8 @@ _LABELS: dict[Language, dict[str, str]] = {
         "digest.more": "… y {n} más.",
         "digest.overflow": "… y {n} más: revisen el panel de Clickfono.",
         "digest.note": "Se agruparon en un solo aviso para no saturar el canal.",
+        "digest.masked": "Datos personales ocultos: cada registro completo está en el panel de "
+        "Clickfono (busquen por popup y hora).",
         "batch.title": "{n} alertas de Clickfono",
         "batch.title.one": "1 alerta de Clickfono",
         "batch.rows": "Las demás alertas, de la más urgente a la menos",
@@ -570,6 +572,8 @@ _LABELS: dict[Language, dict[str, str]] = {
         "digest.more": "… and {n} more.",
         "digest.overflow": "… and {n} more: check Clickfono's panel.",
         "digest.note": "Grouped into one notice to avoid flooding the channel.",
+        "digest.masked": "Personal data hidden: each full record is in Clickfono's panel (search "
+        "by popup and time).",
         "batch.title": "{n} Clickfono alerts",
         "batch.title.one": "1 Clickfono alert",
         "batch.rows": "The other alerts, most urgent first",
@@ -1190,7 +1194,10 @@ def digest(events: Sequence[Event], wording: Wording) -> Digest:
         label(wording, "digest.sample"),
         sample,
         None,
-        label(wording, "digest.note"),
+        " ".join(
+            [label(wording, "digest.note")]
+            + ([label(wording, "digest.masked")] if wording.mask_pii else [])
+        ),
         tuple(groups),
         label(wording, "digest.overflow"),
     )

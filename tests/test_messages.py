@@ -350,7 +350,8 @@ def test_source_outage_tells_agents_what_to_do_and_ops_the_detail() -> None:
     assert "revisen el panel de clickfono mientras tanto" in message.action.lower()
     assert dict(message.facts) == {"Desde": "10:22 (hace 25 min)"}
     assert message.ops == (
-        "Para soporte: Clickfono respondió HTTP 503 (todos los popups); 3 consultas fallidas seguidas"
+        "Para soporte: Clickfono respondió HTTP 503 (todos los popups); "
+        "3 consultas fallidas seguidas"
     )
 
 
@@ -565,3 +566,4 @@ def test_digest_lists_every_customer_most_urgent_first() -> None:
     assert "ciclo" not in text
     masked = digest(batch, Wording(mask_pii=True)).plain_text()
     assert "J. P. · +56 9 **** 0000" in masked and "8765" not in masked
+    assert "panel de Clickfono (busquen por popup y hora)" in masked
