@@ -414,7 +414,9 @@ same way (see [below](#plain-text-fallback)); Slack uses it in notifications.
     w(
         """
 The header is clipped at 150 characters, each field at 2,000, and each section at
-3,000. More than 10 facts are split over several field sections.
+3,000. More than 10 facts are split over several field sections. The header's
+`block_id` is the event id: agents never see it, but tools (and the chaos soak test)
+can find an event's post by it.
 
 ### Threads (bot token only)
 
