@@ -48,6 +48,8 @@ from notifier.tally import Key
 log = get_logger("notifier.daily")
 
 Clock = Callable[[], datetime]
+RETRY_AFTER = timedelta(minutes=1)
+"""A summary that failed (Clickfono or Redis down, a bug) is tried again after this."""
 
 
 def utcnow() -> datetime:
@@ -133,16 +135,21 @@ class DailySummaries:
         self.clock = clock
         self._done: str | None = None
         """The last date this process knows was summarised (saves reading meta)."""
+        self._retry_at: datetime | None = None
+        """After a failure, the next attempt waits until then (not every cycle)."""
 
     async def run_if_due(self, lease_value: str = "") -> int | None:
         """Queue today's summaries if they are due and not queued yet.
 
         Returns how many (sink, event) entries were newly queued, or None when nothing
-        was due or it failed; a failure is logged and retried after the next cycle.
-        Never raises but for cancellation."""
+        was due or it failed.
+        A failure is logged and tried again ``RETRY_AFTER`` later. Never raises but for
+        cancellation."""
         now = self.clock()
         day = due_day(self.settings, now)
         if day is None or self._done == day.isoformat():
+            return None
+        if self._retry_at is not None and now < self._retry_at:
             return None
         try:
             return await self._run(day, now, lease_value)
@@ -150,10 +157,12 @@ class DailySummaries:
             raise
         except LeaseLost:
             log.info("daily_summary_skipped", reason="the poll lease is held by another replica")
-        except NotifierError as exc:  # Clickfono or Redis failing: the next cycle retries
+            return None
+        except NotifierError as exc:  # Clickfono or Redis failing
             log.warning("daily_summary_failed", date=day.isoformat(), error=str(exc))
         except Exception as exc:  # a bug must not stop the alerts
             log.error("daily_summary_crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        self._retry_at = now + RETRY_AFTER
         return None
 
     async def _run(self, day: date, now: datetime, lease_value: str) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from notifier import commands
 from notifier.clickfono.client import ClickfonoClient
-from notifier.clickfono.simulator import Simulator
+from notifier.clickfono.simulator import Fault, Simulator
 from notifier.config import Settings, load_settings
 from notifier.daemon import Daemon
 from notifier.daily import DailySummaries, due_day, is_late
@@ -330,3 +330,25 @@ async def test_once_after_the_time_sends_the_summary_on_its_first_run_only(
     assert [c["uuid"] for c in summary.detail["waiting_callback"]] == ["o1"]
     assert await commands.once(settings, sinks=[second]) == 0
     assert reports(second.received) == []
+
+
+async def test_a_summary_that_failed_is_tried_again_a_minute_later(
+    replicas: Callable[..., Replica], story_simulator: Simulator, day_clock: Clock
+) -> None:
+    """Clickfono failing at 18:30 delays the summary by a minute, not by a day, and the
+    cycles in between do not fetch the list again."""
+    replica = replicas()
+    lease = await replica.lead()
+    await run_until(replica, day_clock, local(18, 29), step=3600)
+    summaries = replica.daemon.summaries
+    day_clock.now = local(18, 30, 10).astimezone(UTC)
+    story_simulator.inject(Fault.http(500), times=2)  # both attempts of the client
+    assert await summaries.run_if_due(lease) is None
+    asked = len(story_simulator.requests)
+    day_clock.advance(seconds=30)
+    assert await summaries.run_if_due(lease) is None
+    assert len(story_simulator.requests) == asked
+    day_clock.advance(seconds=40)
+    assert await summaries.run_if_due(lease) == 4
+    sent = reports(await replica.deliver())
+    assert len(sent) == 4 and not any(e.detail["late"] for e in sent)
