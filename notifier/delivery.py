@@ -66,6 +66,10 @@ def _order(item: QueuedEvent) -> tuple[float, str, int]:
     return (event.detected_at.timestamp(), event.call_uuid or "", ev.delivery_rank(event.type))
 
 
+SHARED_BATCH = 100
+"""Events taken at once by a sink that sends them one by one (the webhook)."""
+
+
 class SinkWatch:
     """Tells the other sinks when one sink has failed for several minutes
     (``notifier.sink_failing``, once per episode) and when it delivers again
@@ -144,7 +148,7 @@ class DeliveryWorker:
         *,
         retry_schedule: Sequence[float],
         visibility_timeout: float = 15.0,
-        batch_size: int = 100,
+        batch_size: int | None = None,
         replica: str = "",
         watch: SinkWatch | None = None,
     ) -> None:
@@ -152,7 +156,9 @@ class DeliveryWorker:
         self.sink = sink
         self.retry_schedule = tuple(retry_schedule)
         self.visibility_timeout = visibility_timeout
-        self.batch_size = batch_size
+        # A sink that sends a batch as one message (a Slack digest, one email) takes
+        # whole cycles at once; others take small batches, so replicas share a burst.
+        self.batch_size: int = batch_size or int(getattr(sink, "batch_size", SHARED_BATCH))
         # Smaller batches let replicas share a burst; the owner tag names the replica.
         self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
         self.watch = watch

@@ -69,3 +69,19 @@ async def test_colour_wraps_the_line() -> None:
     console = ConsoleSink(load_settings({"CLICKFONO_TOKEN": "t"}), out, colour=True)
     await console.send([exhausted()])
     assert out.getvalue().startswith("\033[1;33m") and out.getvalue().endswith("\033[0m\n")
+
+
+def test_customer_text_cannot_drive_the_terminal() -> None:
+    """Escape sequences and carriage returns in a customer's name are printed as '?'."""
+    import io
+
+    from notifier.config import load_settings
+    from notifier.events import Event
+    from notifier.sinks.console import ConsoleSink
+    from tests.support.samples import SPEC_CALL
+
+    call = {**SPEC_CALL, "additionals": {"Nombre": "Ana\x1b[2J\x1b]0;pwned\x07\rX"}}
+    sink = ConsoleSink(load_settings({"CLICKFONO_TOKEN": "t"}), io.StringIO(), colour=False)
+    line = sink.format(Event("call.spam", "evt_1", datetime.now(UTC), call=call))
+    assert "\x1b" not in line and "\r" not in line and "\x07" not in line
+    assert "Ana?[2J?]0;pwned??X" in line

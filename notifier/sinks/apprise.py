@@ -280,6 +280,9 @@ class _Pool:
 class AppriseSink:
     """One Apprise URL as a sink (see the module docstring)."""
 
+    batch_size = 1000
+    """Storms fold into one digest message per URL: take a whole cycle at once."""
+
     events_variable = "apprise"
     """Whose ``*_EVENTS`` filter applies: ``APPRISE_EVENTS``."""
 

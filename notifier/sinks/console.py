@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -13,6 +14,7 @@ from notifier.errors import SinkError
 from notifier.events import Event
 from notifier.sinks.base import CheckResult
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DIM, _RESET = "\033[2m", "\033[0m"
 
 
@@ -56,6 +58,8 @@ class ConsoleSink:
                 f"{local}  {kind} {status:<44} {call.get('popup_name') or '-':<18} "
                 f"{name} {caller}{late}"
             ).rstrip()
+        # Customer text must not drive the terminal (escape sequences, carriage returns).
+        text = _CONTROL.sub("?", text)
         if self.colour:
             known = ev.describe(event.type)
             colour = known.colour if known else _DIM

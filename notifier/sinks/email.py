@@ -236,6 +236,8 @@ class EmailSink:
     """Sends each batch as one email to EMAIL_TO."""
 
     name = "email"
+    batch_size = 1000
+    """A batch is one email: take a whole cycle's events at once."""
 
     def __init__(
         self,

@@ -104,6 +104,8 @@ class SlackSink:
     """Delivers events to Slack. See the module docstring for threads, storms and pacing."""
 
     name = "slack"
+    batch_size = 1000
+    """A cycle's alerts for a channel in one batch: a storm becomes one digest."""
 
     def __init__(
         self,
