@@ -7,7 +7,7 @@
 #
 # Prints the image reference on stdout (everything else goes to stderr); pass it to the
 # Dockerfile as --build-arg PYTHON_IMAGE=<ref>. `make image` does all of this by itself.
-# Needs root and debootstrap (Debian: apt-get install debootstrap).
+# Needs root and debootstrap (Debian: apt-get install debootstrap); exits 3 without them.
 #
 # Cached on this machine, so only the first run pays for debootstrap (about a minute):
 # the root file system as a tar file in $CLICKFONO_IMAGE_CACHE (default
@@ -20,7 +20,13 @@ set -euo pipefail
 engine=${1:-${IMAGE_ENGINE:-podman}}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-cache=${CLICKFONO_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clickfono-notifier/image}
+if [ -n "${CLICKFONO_IMAGE_CACHE:-}" ]; then
+    cache=$CLICKFONO_IMAGE_CACHE
+elif [ -n "${XDG_CACHE_HOME:-}${HOME:-}" ]; then
+    cache=${XDG_CACHE_HOME:-$HOME/.cache}/clickfono-notifier/image
+else
+    cache=/var/cache/clickfono-notifier/image
+fi
 max_age_days=${BASE_MAX_AGE_DAYS:-30}
 # Not python3-pip: the Dockerfile's pip comes from a venv (python3-venv's bundled wheel),
 # and Debian's pip with its setuptools would add 25 MB to every image.
@@ -31,6 +37,11 @@ die() {
     echo "build-base: error: $*" >&2
     exit 1
 }
+# Exit status 3: this machine cannot make the base (the image tests skip on it).
+cannot() {
+    echo "build-base: error: $*" >&2
+    exit 3
+}
 
 image_exists() {
     case $engine in
@@ -40,8 +51,8 @@ image_exists() {
 }
 
 make_rootfs() {
-    [ "$(id -u)" = 0 ] || die "debootstrap needs root; run as root or pass PYTHON_IMAGE"
-    command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
+    [ "$(id -u)" = 0 ] || cannot "no registry image, and debootstrap needs root: run as root or pass PYTHON_IMAGE"
+    command -v debootstrap >/dev/null || cannot "no registry image, and debootstrap is not installed: apt-get install debootstrap"
     mkdir -p "$cache"
     local work
     work=$(mktemp -d "$cache/rootfs.XXXXXX")
