@@ -105,8 +105,18 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-@functools.cache
+_CONTRACT_LOCK = threading.Lock()
+
+
 def _contract() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """The contract, built once: the receiver's request threads would otherwise build it
+    concurrently, and pydantic's schema generation (inspect, ast) is not thread-safe."""
+    with _CONTRACT_LOCK:
+        return _build_contract()
+
+
+@functools.cache
+def _build_contract() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """Per event type a body validator, and the header parameters, from notifier.schema."""
     from jsonschema import Draft202012Validator
 
