@@ -102,7 +102,7 @@ def cycle_line(stderr: str) -> dict[str, Any]:
     raise SystemExit(f"no cycle log line in once's stderr:\n{stderr[-2000:]}")
 
 
-def measure(calls: int, runs: int, change: float) -> dict[str, Any]:
+def measure(calls: int, runs: int, change: float, pythonpath: str = "") -> dict[str, Any]:
     redis_server = EmbeddedRedis().start()
     server = BodyServer(calls)
     try:
@@ -120,6 +120,9 @@ def measure(calls: int, runs: int, change: float) -> dict[str, Any]:
             "WEBHOOK_URL": "http://127.0.0.1:9/hook",
             "WEBHOOK_EVENTS": "notifier.source_recovered",
         }
+        floor_env = dict(env)
+        if pythonpath:  # another checkout's package, e.g. the commit before a change
+            env["PYTHONPATH"] = pythonpath
         once = [str(BIN / "clickfono-notifier"), "once"]
         url = f"{server.base_url}/calls/list?date=2026-11-24"
         floor_cmd = [sys.executable, "-c", FLOOR, url, TOKEN]
@@ -136,14 +139,14 @@ def measure(calls: int, runs: int, change: float) -> dict[str, Any]:
                 timeout=300,
             )
             answer.raise_for_status()
-            floors.append(timed(floor_cmd, env))
+            floors.append(timed(floor_cmd, floor_env))
             cycles.append(timed(once, env))
             logs.append(cycle_line(cycles[-1].stderr))
         quiet: list[Run] = []
         fetches: list[Run] = []
         quiet_logs: list[dict[str, Any]] = []
         for _ in range(runs):
-            fetches.append(timed(fetch_cmd, env))
+            fetches.append(timed(fetch_cmd, floor_env))
             quiet.append(timed(once, env))
             quiet_logs.append(cycle_line(quiet[-1].stderr))
     finally:
@@ -182,6 +185,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="best of this many, each")
     parser.add_argument("--change", type=float, default=0.01, help="fraction changed per cycle")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--pythonpath",
+        default="",
+        help="run once with this PYTHONPATH, e.g. a 'git archive' of an earlier commit",
+    )
     args = parser.parse_args()
     if not TIME:
         print("note: no /usr/bin/time; peak RSS from wait4 may include this process's RSS")
@@ -193,7 +201,7 @@ def main() -> None:
     )
     print(header)
     for calls in (int(s) for s in args.sizes.split(",")):
-        r = measure(calls, args.runs, args.change)
+        r = measure(calls, args.runs, args.change, args.pythonpath)
         results.append(r)
         phases = " ".join(f"{k} {v * 1000:.0f}" for k, v in r["phases"].items())
         print(
