@@ -8,7 +8,6 @@ import resource
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +70,6 @@ class Image:
 
     ref: str
     env: dict[str, str]
-    build_seconds: float
     containers: list[str] = field(default_factory=list)
 
     def podman(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -139,7 +137,6 @@ def built_image() -> Iterator[Image]:
     if info.returncode != 0:
         last = (info.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.skip(f"podman does not work here (`podman info`: {last})")
-    started = time.monotonic()
     build = subprocess.run(
         [str(BUILD)],
         env={**env, "IMAGE_ENGINE": "podman"},
@@ -148,7 +145,6 @@ def built_image() -> Iterator[Image]:
         timeout=BUILD_TIMEOUT,
         check=False,
     )
-    seconds = time.monotonic() - started
     if build.returncode == 3:  # build-base.sh: no registry image and no way to make a base
         pytest.skip(build.stderr.strip().splitlines()[-1])
     assert build.returncode == 0, "deploy/image/build.sh failed:\n" + build.stderr[-4000:]
@@ -156,7 +152,7 @@ def built_image() -> Iterator[Image]:
     # A tag of this session's own: build.sh removes older `inputs-` tags, and one run on
     # another checkout (a teammate's `make test`) must not take the image from under this.
     ref = f"{built.rsplit(':', 1)[0]}:test-{os.getpid()}"
-    image = Image(ref, env, seconds)
+    image = Image(ref, env)
     tagged = image.podman("tag", built, ref)
     assert tagged.returncode == 0, tagged.stderr
     try:
