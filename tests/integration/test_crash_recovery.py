@@ -104,7 +104,7 @@ def test_sigstop_for_30_s_corrupts_nothing_and_duplicates_only_in_flight(
     stopped_one = burst.start("stopped")
     other = burst.start("other")
     burst.wait_baseline()
-    webhook_receiver.latency = 0.2
+    webhook_receiver.latency = 0.1
     burst.turn_spam()
     wait_for(
         lambda: (

@@ -25,12 +25,7 @@ from notifier.clickfono.simulator import Simulator, make_record
 from notifier.store import Store
 from tests.support.process import NotifierProcess
 from tests.support.wait import wait_for
-from tests.support.webhook_fixtures import (
-    WEBHOOK_TEST_SECRET,
-    Delivery,
-    WebhookReceiver,
-    _contract,
-)
+from tests.support.webhook_fixtures import WEBHOOK_TEST_SECRET, Delivery, WebhookReceiver
 
 SANTIAGO = ZoneInfo("America/Santiago")
 SINK = "webhook"
@@ -79,9 +74,6 @@ class Burst:
         ]
         self.expected = {(t, str(r["uuid"])) for r in self.records for t in CHANGE_TYPES}
         self.simulator.set_calls(today(), self.records)
-        # Build the receiver's contract validators now: built by its first concurrent
-        # requests, pydantic's schema generation can fail in threads (ast.parse).
-        _contract()
 
     def base_env(self, **extra: str) -> dict[str, str]:
         return {
