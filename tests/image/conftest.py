@@ -89,10 +89,17 @@ class Image:
         env: dict[str, str] | None = None,
         network: str = "host",
         timeout: float = 60,
+        options: list[str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """``podman run --rm`` the image, read-only but /tmp, until the command exits."""
         return self.podman(
-            "run", "--rm", *self._options(env, network), self.ref, *command, timeout=timeout
+            "run",
+            "--rm",
+            *self._options(env, network),
+            *(options or []),
+            self.ref,
+            *command,
+            timeout=timeout,
         )
 
     def start(self, *command: str, env: dict[str, str] | None = None, network: str = "host") -> str:

@@ -73,6 +73,16 @@ def test_help_lists_the_commands(image: Image) -> None:
         assert command in result.stdout
 
 
+def test_root_file_system_is_read_only_but_tmp(image: Image) -> None:
+    """The containers of these tests can write /tmp and nothing else, even as root, so each
+    command that passes in them writes nowhere else (readOnlyRootFilesystem in Kubernetes)."""
+    script = "for d in /tmp /opt/venv /var/tmp /run /etc; do touch $d/probe; echo $d $?; done"
+    result = image.run("sh", "-c", script, options=["--user", "0"])
+    assert result.returncode == 0, result.stderr
+    codes = dict(line.split() for line in result.stdout.splitlines())
+    assert codes == {"/tmp": "0", "/opt/venv": "1", "/var/tmp": "1", "/run": "1", "/etc": "1"}
+
+
 def test_installed_versions_equal_constraints(image: Image) -> None:
     """Every distribution in the image's Python is pinned by constraints.txt at that exact
     version (the notifier itself at pyproject's), and there is no pip."""
