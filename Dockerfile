@@ -28,7 +28,7 @@ WORKDIR /src
 COPY pyproject.toml constraints.txt ./
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); print(*p["build-system"]["requires"], sep="\n", file=open("/tmp/build.txt", "w")); print(*p["project"]["dependencies"], sep="\n", file=open("/tmp/run.txt", "w"))' \
+    && python -c 'import pathlib, tomllib; p = tomllib.loads(pathlib.Path("pyproject.toml").read_text()); pathlib.Path("/tmp/build.txt").write_text("\n".join(p["build-system"]["requires"])); pathlib.Path("/tmp/run.txt").write_text("\n".join(p["project"]["dependencies"]))' \
     && python -m venv /opt/pip \
     && /opt/pip/bin/pip install -r /tmp/build.txt \
     && python -m venv --without-pip /opt/venv \
