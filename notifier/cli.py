@@ -144,17 +144,24 @@ def _parser() -> argparse.ArgumentParser:
         "0 success; 1 Redis unavailable or an unknown id; 2 invalid configuration.",
     )
     dead_commands = dead.add_subparsers(dest="dead_command", metavar="ACTION", required=True)
-    dead_commands.add_parser(
+    dead_exits = "0 success; 1 Redis unavailable or an unknown id; 2 invalid configuration."
+    _command(
+        dead_commands,
         "list",
-        help="show dead letters (sink, type, call, last error)",
-        description="Prints one row per dead letter: id, sink, type, call, tries, when it "
-        "failed and its last error.",
+        "show dead letters (sink, type, call, last error)",
+        "Prints one row per dead letter: id, sink, type, call, tries, when it failed and "
+        "its last error.",
+        [_REDIS, _SINKS, _LOGS],
+        dead_exits,
     )
-    replay = dead_commands.add_parser(
+    replay = _command(
+        dead_commands,
         "replay",
-        help="queue dead letters for delivery again",
-        description="Queues the named dead letters (or --all) for delivery again, with a "
-        "fresh retry schedule.",
+        "queue dead letters for delivery again",
+        "Queues the named dead letters (or --all) for delivery again, with a fresh retry "
+        "schedule. An unknown id replays nothing.",
+        [_REDIS, _SINKS, _LOGS],
+        dead_exits,
     )
     replay.add_argument("ids", nargs="*", metavar="ID", help="event ids to replay")
     replay.add_argument("--all", action="store_true", help="replay every dead letter")

@@ -155,9 +155,11 @@ class ClickfonoClient:
                 f"Clickfono at {self.where} timed out after {self.timeout:g}s ({where})"
             ) from None
         except httpx.HTTPError as exc:
-            raise _Transient(
-                f"Clickfono unreachable at {self.where}: {describe_cause(exc)} ({where})"
-            ) from None
+            cause = describe_cause(exc)
+            message = f"Clickfono unreachable at {self.where}: {cause} ({where})"
+            if cause.startswith("TLS certificate"):
+                raise SourceUnavailable(message) from None  # retrying will not fix it
+            raise _Transient(message) from None
         status = response.status_code
         if status == 200:
             return Answer(day, popup, 200, response.content)
