@@ -23,6 +23,8 @@ port in a temporary directory; nothing touches the machine's Redis.
 
     .venv/bin/python benchmarks/bench_once.py                    # 1k, 10k, 100k, 200k
     .venv/bin/python benchmarks/bench_once.py --sizes 100000 --runs 5 --json
+    git archive COMMIT notifier | tar -x -C /tmp/before            # an earlier commit …
+    .venv/bin/python benchmarks/bench_once.py --before /tmp/before  # … timed alongside
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def cycle_line(stderr: str) -> dict[str, Any]:
     raise SystemExit(f"no cycle log line in once's stderr:\n{stderr[-2000:]}")
 
 
-def measure(calls: int, runs: int, change: float, pythonpath: str = "") -> dict[str, Any]:
+def measure(calls: int, runs: int, change: float, before: str = "") -> dict[str, Any]:
     redis_server = EmbeddedRedis().start()
     server = BodyServer(calls)
     try:
@@ -120,16 +122,19 @@ def measure(calls: int, runs: int, change: float, pythonpath: str = "") -> dict[
             "WEBHOOK_URL": "http://127.0.0.1:9/hook",
             "WEBHOOK_EVENTS": "notifier.source_recovered",
         }
-        floor_env = dict(env)
-        if pythonpath:  # another checkout's package, e.g. the commit before a change
-            env["PYTHONPATH"] = pythonpath
+        # --before: another checkout's package (e.g. ``git archive`` of an earlier commit),
+        # with its own prefix on the same Redis, run right after each timed cycle.
+        before_env = env | {"PYTHONPATH": before, "NOTIFIER_REDIS_PREFIX": f"{PREFIX}-before"}
         once = [str(BIN / "clickfono-notifier"), "once"]
         url = f"{server.base_url}/calls/list?date=2026-11-24"
         floor_cmd = [sys.executable, "-c", FLOOR, url, TOKEN]
         fetch_cmd = [sys.executable, "-c", FETCH_ONLY, url, TOKEN]
 
         baseline = timed(once, env)  # every call new: the silent baseline, untimed
+        if before:
+            timed(once, before_env)
         cycles: list[Run] = []
+        before_cycles: list[Run] = []
         floors: list[Run] = []
         logs: list[dict[str, Any]] = []
         for n in range(runs):
@@ -139,14 +144,16 @@ def measure(calls: int, runs: int, change: float, pythonpath: str = "") -> dict[
                 timeout=300,
             )
             answer.raise_for_status()
-            floors.append(timed(floor_cmd, floor_env))
+            floors.append(timed(floor_cmd, env))
             cycles.append(timed(once, env))
             logs.append(cycle_line(cycles[-1].stderr))
+            if before:
+                before_cycles.append(timed(once, before_env))
         quiet: list[Run] = []
         fetches: list[Run] = []
         quiet_logs: list[dict[str, Any]] = []
         for _ in range(runs):
-            fetches.append(timed(fetch_cmd, floor_env))
+            fetches.append(timed(fetch_cmd, env))
             quiet.append(timed(once, env))
             quiet_logs.append(cycle_line(quiet[-1].stderr))
     finally:
@@ -158,7 +165,16 @@ def measure(calls: int, runs: int, change: float, pythonpath: str = "") -> dict[
     quiet_ratios = [sum(line["phases"].values()) / line["phases"]["fetch"] for line in quiet_logs]
     for line in quiet_logs:
         assert line["unchanged_answers"] == 1 and line["events"] == 0, line
-    return {
+    floor = min(r.wall for r in floors)
+    compared: dict[str, Any] = {}
+    if before_cycles:
+        compared = {
+            "before_cycle": min(r.wall for r in before_cycles),
+            "before_cycles": [r.wall for r in before_cycles],
+            "before_ratio": min(r.wall for r in before_cycles) / floor,
+            "before_rss_mb": max(r.rss_mb for r in before_cycles),
+        }
+    return compared | {
         "calls": calls,
         "cycle": best.wall,
         "cycles": [r.wall for r in cycles],
@@ -186,9 +202,11 @@ def main() -> None:
     parser.add_argument("--change", type=float, default=0.01, help="fraction changed per cycle")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
-        "--pythonpath",
+        "--before",
         default="",
-        help="run once with this PYTHONPATH, e.g. a 'git archive' of an earlier commit",
+        metavar="DIR",
+        help="also time once from this directory's notifier package (PYTHONPATH), e.g. "
+        "'git archive COMMIT notifier | tar -x -C DIR', interleaved with the cycle",
     )
     args = parser.parse_args()
     if not TIME:
@@ -201,7 +219,7 @@ def main() -> None:
     )
     print(header)
     for calls in (int(s) for s in args.sizes.split(",")):
-        r = measure(calls, args.runs, args.change, args.pythonpath)
+        r = measure(calls, args.runs, args.change, args.before)
         results.append(r)
         phases = " ".join(f"{k} {v * 1000:.0f}" for k, v in r["phases"].items())
         print(
@@ -210,6 +228,12 @@ def main() -> None:
             f"{r['fetch_only']:>12.3f} {r['unchanged_over_its_fetch']:>9.2f}x  {phases}",
             flush=True,
         )
+        if args.before:
+            print(
+                f"{'':>8} before: once {r['before_cycle']:.3f} s, {r['before_ratio']:.2f}x the "
+                f"floor, RSS {r['before_rss_mb']:.0f} MB",
+                flush=True,
+            )
     if args.json:
         print(json.dumps(results))
 
