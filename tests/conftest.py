@@ -11,6 +11,14 @@ from notifier.store import Store
 from tests.support.redis_server import RedisServer
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Retries are logged as our own lines and stamina exports no metric of its own, in
+    tests as in the commands (cli.py turns stamina's hooks off the same way)."""
+    import stamina.instrumentation
+
+    stamina.instrumentation.set_on_retry_hooks([])
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--soak-seconds",

@@ -244,7 +244,9 @@ async def test_refused_connection_is_retried_then_source_unavailable(
     base_url = closed.base_url
     closed.stop()
     client = clickfono_client_factory(base_url, attempts=2)
-    with pytest.raises(SourceUnavailable, match="unreachable: ConnectError"):
+    with pytest.raises(
+        SourceUnavailable, match=r"unreachable at 127\.0\.0\.1:\d+: connection refused"
+    ):
         await client.fetch(DAY)
 
 

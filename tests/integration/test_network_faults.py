@@ -9,6 +9,7 @@ dependency the proxy goes through latency, slow trickle, reset mid-response, a s
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -264,7 +265,7 @@ def test_clickfono_network_faults(rig_factory: Callable[[str], Rig]) -> None:
     _assert_healthy(rig, health)
     assert rig.proxies["clickfono"].counts["reset"] >= 1
     # The trickle never trips httpx's per-read timeout: the whole-request deadline ends it.
-    assert "Clickfono timed out after 1s" in rig.daemon.stderr
+    assert re.search(r"Clickfono at 127\.0\.0\.1:\d+ timed out after 1s", rig.daemon.stderr)
 
 
 def test_webhook_network_faults(rig_factory: Callable[[str], Rig]) -> None:
