@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -583,6 +584,9 @@ def test_fingerprints_change_with_any_byte_of_a_record() -> None:
     assert lines_before[0] == lines_before[2] == lines_after[0]
     assert lines_before[1] != lines_after[1]
     assert all(len(line) == 40 and "\n" not in line for line in lines_before)
+    # The stored format: the SHA-1 of the record's bytes as sent (indexes in Redis hold it).
+    raw = json.dumps(EXAMPLE_NOT_CONNECTED, ensure_ascii=False).encode()
+    assert lines_before[1] == hashlib.sha1(raw, usedforsecurity=False).hexdigest()
 
 
 def test_may_hold_finds_every_record_that_can_have_a_uuid() -> None:

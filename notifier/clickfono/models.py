@@ -22,7 +22,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from operator import methodcaller
 from typing import Annotated, Any
 
 import msgspec
@@ -191,7 +190,18 @@ def parse_calls(body: bytes) -> ParsedCalls:
 
 
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
-_HEX_SHA1 = methodcaller("hexdigest")
+
+
+# Copied for each record: copying an empty context skips OpenSSL's per-context set-up,
+# 1.3-1.8x faster than hashlib.sha1(raw) on 400-byte records. It detects change, it does
+# not authenticate: a customer writes a record's text, not the bytes of its later changes.
+_EMPTY_SHA1 = hashlib.sha1(usedforsecurity=False)
+
+
+def _fingerprint(raw: msgspec.Raw) -> str:
+    digest = _EMPTY_SHA1.copy()
+    digest.update(raw)
+    return digest.hexdigest()
 
 
 class _Uuid(msgspec.Struct):
@@ -248,11 +258,11 @@ class CallRecords:
 
         Equal fingerprints mean byte-identical records, which validate to equal calls (or
         are rejected alike): a record seen and validated before need not be again. Hashing
-        in C costs about as much as splitting the body, a tenth of validating it.
+        every record costs about two splits of the body, a seventh of validating it.
         """
         if self.raw is None:
             return None
-        return list(map(_HEX_SHA1, map(hashlib.sha1, self.raw)))
+        return list(map(_fingerprint, self.raw))
 
     def may_hold(self, uuids: AbstractSet[str]) -> list[int]:
         """Positions of the records that may validate to a call with one of ``uuids``.
@@ -315,8 +325,7 @@ class CallRecords:
 
     def _record(self, index: int) -> Any:
         if self.raw is None:
-            assert self.decoded is not None
-            return self.decoded[index]
+            return (self.decoded or ())[index]
         try:
             # As json.loads reads a whole body: UTF-8, lone surrogates let through.
             return json.loads(bytes(self.raw[index]).decode("utf-8", "surrogatepass"))
