@@ -130,6 +130,7 @@ def test_queue_depths_drop_a_sink_that_went_away() -> None:
 
 def test_declared_sinks_export_zeroes_without_overwriting() -> None:
     """declare_sinks gives a sink zero series but keeps a failing state already set."""
+    metrics.record_sink_failing({})  # whatever earlier tests in this process left
     metrics.record_sink_failing({"slack": True})
     metrics.declare_sinks(["slack", "webhook"])
     assert series("clickfono_sink_failing") == {
