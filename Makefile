@@ -32,8 +32,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy notifier
 
+# Three workers, each test file on one worker: the suite mostly waits on real processes.
 pytest: $(STAMP) | $(BIN)/promtool
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 # promtool checks deploy/prometheus/rules.yml in the tests. It is unpacked from Debian's
 # `prometheus` package into .venv/bin (no Prometheus server is installed or started).
@@ -51,7 +52,7 @@ $(BIN)/promtool: | $(STAMP)
 test: lint typecheck pytest
 
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q tests/soak --soak-seconds=1200
+	$(BIN)/python -m pytest -q tests/soak tests/integration/test_redis_ha.py --soak-seconds=1200
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_validate.py

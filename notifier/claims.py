@@ -52,22 +52,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from notifier import events as ev
+
 if TYPE_CHECKING:
     from notifier.messages import Wording
 
 Action: TypeAlias = Literal["claim", "done", "release"]
 
-CLAIMED = "callback.claimed"
-RELEASED = "callback.released"
-DONE = "callback.done"
-RESOLVED = "callback.resolved"
+CLAIMED = ev.CALLBACK_CLAIMED
+RELEASED = ev.CALLBACK_RELEASED
+DONE = ev.CALLBACK_DONE
+RESOLVED = ev.CALLBACK_RESOLVED
 CALLBACK_EVENT_TYPES = (CLAIMED, RELEASED, DONE, RESOLVED)
 
-CALLBACK_ALERTS = frozenset(
-    {"call.attempts_exhausted", "call.queued_too_long", "call.outside_business_hours"}
-)
-"""Alerts that need a person: they carry the buttons (SPEC)."""
-ESCALATED_ALERTS = frozenset({"call.attempts_exhausted", "call.queued_too_long"})
+CALLBACK_ALERTS = ev.PERSON_TYPES
+"""Alerts that need a person: they carry the buttons (SPEC); declared in the registry."""
+ESCALATED_ALERTS = frozenset({ev.CALL_ATTEMPTS_EXHAUSTED, ev.CALL_QUEUED_TOO_LONG})
 """Alerts that get one reminder when nobody takes them (unreached customer, long wait)."""
 
 CONNECTED_STATUS = "Conectada"

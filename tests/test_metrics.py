@@ -132,13 +132,13 @@ def test_declared_sinks_export_zeroes_without_overwriting() -> None:
     """declare_sinks gives a sink zero series but keeps a failing state already set."""
     metrics.record_sink_failing({})  # whatever earlier tests in this process left
     metrics.record_sink_failing({"slack": True})
-    metrics.declare_sinks(["slack", "webhook"])
+    metrics.declare_sinks(["slack", "declared-only"])
     assert series("clickfono_sink_failing") == {
         (("sink", "slack"),): 1.0,
-        (("sink", "webhook"),): 0.0,
+        (("sink", "declared-only"),): 0.0,
     }
     delivered = series("clickfono_deliveries_total")
-    assert delivered[(("result", "dead_letter"), ("sink", "webhook"))] == 0.0
+    assert delivered[(("result", "dead_letter"), ("sink", "declared-only"))] == 0.0
 
 
 def test_source_state_is_one_hot_over_the_episode_states() -> None:

@@ -82,7 +82,8 @@ class Delivery:
     """Signature check with the receiver's secret; None when it has no secret."""
     verify_error: str | None
     outcome: str
-    """``answered`` (status below), ``hang`` (dropped after holding) or ``reset``."""
+    """``answered`` (status below), ``hang`` (dropped after holding), ``reset``, or
+    ``truncated`` (the sender died mid-body: not delivered)."""
     status: int | None
     """The HTTP status answered; None when no answer was sent."""
     received_at: float
@@ -470,6 +471,16 @@ class WebhookReceiver:
             length = int(handler.headers.get("content-length") or 0)
             body = handler.rfile.read(length) if length > 0 else b""
             headers = {k.lower(): v for k, v in handler.headers.items()}
+            if len(body) < length:
+                # The sender died mid-request (kill -9): nothing was delivered, and there
+                # is nobody left to answer. Recorded, never accepted nor contract-checked.
+                self._record(
+                    Delivery(
+                        handler.command, handler.path, headers, body, None, False,
+                        "truncated body", "truncated", None, arrived, (),
+                    )
+                )  # fmt: skip
+                return
             try:
                 payload = json.loads(body) if body else None
             except ValueError:
