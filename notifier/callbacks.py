@@ -36,10 +36,11 @@ from notifier import claims
 from notifier import events as ev
 from notifier.claims import Decision
 from notifier.config import EventFilter, Settings
-from notifier.errors import NotifierError, StoreError
+from notifier.errors import NotifierError, SinkError, StoreError
 from notifier.events import Event, event_id, format_timestamp
 from notifier.logs import get_logger
 from notifier.messages import Wording, parse_time
+from notifier.sinks.base import CheckResult
 from notifier.socket_mode import Click, SocketModeListener
 from notifier.store import CallbackRecord, Store
 from notifier.summary import Callback
@@ -430,3 +431,36 @@ async def check_app_token(settings: Settings) -> tuple[bool, str]:
     if not url.startswith(("wss://", "ws://")):
         return False, "apps.connections.open gave no websocket URL"
     return True, "apps.connections.open ok (app token accepted, Socket Mode on)"
+
+
+class CallbackBook:
+    """The callback loop's share of each cycle, delivered through the outbox like a sink.
+
+    The cycle queues its call events for this internal consumer in the same atomic commit
+    as the snapshots, so registering numbers, noting alerts that need a person (and their
+    reminder times) and auto-resolving happen at least once, even after a crash right
+    after the commit, and in ``once`` as in ``run``. Every step is idempotent: a repeat
+    after a crash changes nothing.
+    """
+
+    name = "callbacks"
+    batch_size = 1000
+    event_patterns = ("call.*",)
+    """What the cycle routes here (see sinks.sink_filters)."""
+
+    def __init__(self, loop: CallbackLoop) -> None:
+        self.loop = loop
+
+    async def send(self, events: Sequence[Event]) -> list[SinkError | None]:
+        try:
+            await self.loop.after_cycle(events)
+        except StoreError as exc:
+            return [SinkError(f"callback bookkeeping failed: {exc}")] * len(events)
+        self.loop.on_queued()
+        return [None] * len(events)
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.name, True, "callback bookkeeping (internal)")
+
+    async def aclose(self) -> None:
+        return None

@@ -78,6 +78,11 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
     """One cycle, then one delivery attempt for every due event. Exit 1 on any failure."""
     async with open_app(settings, sinks=sinks) as app:
         error: NotifierError | None = None
+        if callbacks.enabled(settings):
+            # The callback bookkeeping rides the outbox in once as in run (no listener:
+            # clicks need a running `run`).
+            book = callbacks.CallbackLoop(settings, app.store, sink_filters(settings, app.sinks))
+            app.sinks.append(callbacks.CallbackBook(book))
         poller = Poller(settings, app.client, app.store, sink_filters(settings, app.sinks))
         holder = replica_id()
         token = await app.store.acquire_lease(holder, max(settings.notifier_lease_ttl, 60.0))
@@ -90,6 +95,8 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
                 # After the summary time, the first successful once of the day sends it.
                 summaries = DailySummaries(settings, app.client, app.store, poller.filters)
                 await summaries.run_if_due(lease_value(token, holder))
+                if summaries.failed:
+                    error = NotifierError("the daily summary could not be computed (see the log)")
             except (SourceError, LeaseLost) as exc:
                 log.error("cycle_failed", error=str(exc))
                 error = exc

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from notifier import metrics
-from notifier.callbacks import CallbackLoop
+from notifier.callbacks import CallbackBook, CallbackLoop
 from notifier.callbacks import enabled as callbacks_enabled
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
@@ -21,7 +21,6 @@ from notifier.cycle import Poller
 from notifier.daily import DailySummaries
 from notifier.delivery import DeliveryWorker, SinkWatch
 from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
-from notifier.events import Event
 from notifier.health import Health, serve_health
 from notifier.logs import get_logger
 from notifier.sinks.base import Sink
@@ -85,6 +84,15 @@ class Daemon:
         self.client = client
         self.sinks = list(sinks)
         self.holder = holder or replica_id()
+        self._wake = asyncio.Event()
+        self.callbacks: CallbackLoop | None = None
+        """The Slack callback loop, with Socket Mode configured (every replica listens)."""
+        if callbacks_enabled(settings):
+            self.callbacks = CallbackLoop(
+                settings, store, sink_filters(settings, self.sinks), on_queued=self._wake.set
+            )
+            # Its bookkeeping rides the outbox: queued with the cycle's commit.
+            self.sinks.append(CallbackBook(self.callbacks))
         self.poller = Poller(settings, client, store, sink_filters(settings, self.sinks))
         self.summaries = DailySummaries(settings, client, store, self.poller.filters)
         watch = SinkWatch(
@@ -106,13 +114,7 @@ class Daemon:
         self.health = Health(alive=self.alive)
         self.lease_value: str | None = None
         self.failures = 0
-        self._wake = asyncio.Event()
-        self.callbacks: CallbackLoop | None = None
-        """The Slack callback loop, with Socket Mode configured (every replica listens)."""
-        if callbacks_enabled(settings):
-            self.callbacks = CallbackLoop(
-                settings, store, sink_filters(settings, self.sinks), on_queued=self._wake.set
-            )
+        if self.callbacks is not None:
             self.summaries.callbacks = self.callbacks  # claims in summaries and the gauge
         self._prune_at = 0.0
         self._lease_tried = asyncio.Event()
@@ -208,21 +210,9 @@ class Daemon:
         await self.summaries.record_gauges(report.calls_today)
         if await self.summaries.run_if_due(lease):
             self._wake.set()
-        if self.callbacks is not None:
-            await self._after_cycle(self.callbacks, report.events)
         if report.queued:
             self._wake.set()
         return True
-
-    async def _after_cycle(self, loop: CallbackLoop, events: Sequence[Event]) -> None:
-        """The callback loop's share of a cycle (numbers, alerts, auto-resolve). Failing it
-        never fails the cycle: the alerts are out, and the next Conectada call retries."""
-        try:
-            await loop.after_cycle(events)
-        except StoreError as exc:
-            log.warning("callbacks_after_cycle_failed", error=str(exc))
-        except Exception as exc:  # a bug here must not stop the alerts
-            log.error("callbacks_after_cycle_crashed", error=type(exc).__name__, exc_info=exc)
 
     async def _step_aside(self) -> None:
         """Give the lease up after a rejected token, so a replica rolled out with a fixed

@@ -137,6 +137,8 @@ class DailySummaries:
         """The last date this process knows was summarised (saves reading meta)."""
         self._retry_at: datetime | None = None
         """After a failure, the next attempt waits until then (not every cycle)."""
+        self.failed = False
+        """The last attempt failed (``once`` then exits 1)."""
 
     async def run_if_due(self, lease_value: str = "") -> int | None:
         """Queue today's summaries if they are due and not queued yet.
@@ -152,7 +154,9 @@ class DailySummaries:
         if self._retry_at is not None and now < self._retry_at:
             return None
         try:
-            return await self._run(day, now, lease_value)
+            queued = await self._run(day, now, lease_value)
+            self.failed = False
+            return queued
         except asyncio.CancelledError:
             raise
         except LeaseLost:
@@ -162,6 +166,7 @@ class DailySummaries:
             log.warning("daily_summary_failed", date=day.isoformat(), error=str(exc))
         except Exception as exc:  # a bug must not stop the alerts
             log.error("daily_summary_crashed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        self.failed = True  # `once` exits 1; `run` retries below
         self._retry_at = now + RETRY_AFTER
         return None
 

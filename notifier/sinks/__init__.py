@@ -141,5 +141,11 @@ def sink_filter(settings: Settings, name: str) -> EventFilter:
 
 
 def sink_filters(settings: Settings, sinks: list[Sink]) -> dict[str, EventFilter]:
-    """Each built sink's event filter."""
-    return {s.name: sink_filter(settings, s.name) for s in sinks}
+    """Each built sink's event filter; an internal consumer (the callback book) names its
+    own patterns."""
+    return {
+        s.name: EventFilter(tuple(patterns))
+        if (patterns := getattr(s, "event_patterns", None))
+        else sink_filter(settings, s.name)
+        for s in sinks
+    }
