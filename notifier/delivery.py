@@ -189,7 +189,9 @@ class DeliveryWorker:
         keeper = asyncio.create_task(self._keep_hidden(ids, owner, lost, acked))
         try:
             await asyncio.wait([send, keeper], return_when=asyncio.FIRST_COMPLETED)
-            if lost.is_set() and not send.done():
+            # A keeper that died of a bug leaves the batch without a heartbeat: give it up
+            # the same way, rather than send on while another replica may take it.
+            if (lost.is_set() or keeper.done()) and not send.done():
                 send.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await send
@@ -218,8 +220,12 @@ class DeliveryWorker:
             raise
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await keeper
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # the send's outcomes still get settled below
+                log.error("visibility_keeper_crashed", sink=self.sink.name, exc_info=exc)
         if skip is not None:
             skip.update(ids)
         report = await self._settle(taken, outcomes, acked)

@@ -6,7 +6,8 @@ loaded only by deployments that use it.
 One sink per URL. Apprise's ``notify()`` answers one outcome for all the URLs of an
 ``Apprise`` object, and the outbox keeps delivery state per sink: so every URL of
 ``APPRISE_URLS`` becomes its own sink, named ``apprise-<scheme>-<id>`` where ``<id>`` is
-8 hex characters of Apprise's own identity hash of the URL (``url_id()``). Each has its
+8 hex characters of the URL's SHA-256 (our own, so an Apprise upgrade never renames a
+sink and strands its queue). Each has its
 own outbox, retries and dead letters: a retry goes only to the URL that failed, and a
 URL that works never gets a duplicate. The name is stable when the list is reordered or
 a URL is added, so queued events stay with their destination; a URL whose token changes
@@ -165,9 +166,9 @@ def _parse_one(position: int, url: str) -> AppriseTarget | None:
         return None
     scheme = _scheme(url)
     service = str(plugin.service_name or scheme)
-    identity = plugin.url_id()  # type: ignore[no-untyped-call]
-    if not isinstance(identity, str) or not identity:
-        identity = hashlib.sha256(url.encode()).hexdigest()
+    # Our own hash names the sink (and so its outbox and dead letters): Apprise's url_id()
+    # could change with an upgrade and strand what is queued under the old name.
+    identity = hashlib.sha256(url.encode()).hexdigest()
     return AppriseTarget(position, url, scheme, service, _shown(url, scheme, service), identity[:8])
 
 
