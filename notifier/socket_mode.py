@@ -264,11 +264,13 @@ class SocketModeListener:
             _, pending = await asyncio.wait(set(self._tasks), timeout=drain)
             for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         self._set_connected(False)
 
     async def tell(self, click: Click, text: str) -> None:
         """An ephemeral note to the agent who clicked, in that channel (``chat.postEphemeral``)."""
-        assert self._web is not None, "start() first"
+        if self._web is None:
+            raise RuntimeError("the listener is not started")
         await self._web.chat_postEphemeral(channel=click.channel, user=click.user_id, text=text)
 
     # The watchdog
@@ -348,13 +350,15 @@ class SocketModeListener:
         if any(self._session is s for s in self._greeted):
             self._set_connected(await self._client.is_connected())
         with contextlib.suppress(Exception):  # the #1701 nudge; failing it changes nothing
-            assert self._web is not None
+            if self._web is None:
+                raise RuntimeError("the listener is not started")
             await asyncio.wait_for(self._web.auth_test(), self.connect_timeout)
 
     async def _open(self) -> SocketModeClient:
         from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
-        assert self._web is not None
+        if self._web is None:
+            raise RuntimeError("the listener is not started")
         client = SocketModeClient(
             app_token=self._app_token,
             web_client=self._web,

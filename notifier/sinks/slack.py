@@ -400,7 +400,8 @@ class SlackSink:
                         call_uuid, view.state, self._wording, view.requests_today
                     )
             await self._pace(channel)
-            assert self._web is not None
+            if self._web is None:
+                raise RuntimeError("no Slack client for this mode")
             await self._web.chat_update(
                 channel=channel,
                 ts=ts,
@@ -460,7 +461,8 @@ class SlackSink:
                 )
                 ts = response.get("ts")
                 return str(ts) if ts else None
-            assert self._hook is not None
+            if self._hook is None:
+                raise RuntimeError("no Slack client for this mode")
             answer = await self._hook.send(text=text, blocks=blocks)
         except Exception as exc:
             raise _Failed(self._failure("chat.postMessage", exc)) from None
