@@ -94,6 +94,8 @@ FAILURE_TEXT = {
 
 _CALL_UUID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{1,31}")
+"""A person's id (U…, or W… on Enterprise Grid), as the webhook contract publishes it."""
 _MESSAGE_TS = re.compile(r"\d{1,12}\.\d{1,9}")
 
 
@@ -147,7 +149,7 @@ def decode_click(payload: Mapping[str, Any], received_at: datetime) -> Click | N
     if (
         action is None
         or not _full(_CALL_UUID, value)
-        or not _full(_SLACK_ID, user_id)
+        or not _full(_SLACK_USER, user_id)
         or not _full(_SLACK_ID, channel_id)
         or not _full(_MESSAGE_TS, message_ts)
     ):
