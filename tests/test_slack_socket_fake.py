@@ -172,7 +172,7 @@ async def test_silent_connection_is_replaced(fake: FakeSlackSocket) -> None:
 
 async def test_disconnect_message_opens_a_new_connection(fake: FakeSlackSocket) -> None:
     """Slack's refresh_requested makes the SDK open a new connection and close the old one."""
-    async with sdk_client(fake) as (_client, _received):
+    async with sdk_client(fake) as (_client, received):
         first = await fake.wait_for_connection()
         await fake.send_disconnect("refresh_requested")
         second = await fake.wait_for_connection(newer_than=first.id, timeout=5)
@@ -180,16 +180,18 @@ async def test_disconnect_message_opens_a_new_connection(fake: FakeSlackSocket) 
             lambda: not fake.connection(first.id).open, message="old connection closed"
         )
         await fake.click("clickfono.claim", "five", connection=second)
+    assert received[-1].payload["actions"][0]["value"] == "five"
 
 
 async def test_reconnect_survives_failing_connections_open(fake: FakeSlackSocket) -> None:
     """When apps.connections.open fails for a while after a reset, the SDK retries and heals."""
-    async with sdk_client(fake, ping_interval=0.5) as (_client, _received):
+    async with sdk_client(fake, ping_interval=0.5) as (_client, received):
         first = await fake.wait_for_connection()
         fake.fail(2, error="internal_error")
         await fake.drop(how="reset")
         second = await fake.wait_for_connection(newer_than=first.id, timeout=10)
         await fake.click("clickfono.claim", "six", connection=second)
+    assert received[-1].payload["actions"][0]["value"] == "six"
     failed = [r for r in fake.calls("apps.connections.open") if not r.ok]
     assert len(failed) == 2
 
