@@ -38,73 +38,6 @@ NUMBER_TTL_SECONDS = 2 * 86400
 
 _STATE_FIELDS = ("status", "user", "at")
 
-# Compare-and-set a claim and queue its events, atomically.
-# KEYS: the callback hash, then outbox, payload, done, dead per sink.
-# ARGV: expected status, user, at ('' = absent); new status, user, at; ttl s; now ms;
-#       m, then m (field, value) pairs to set; k, then k pairs to set only if absent;
-#       then per sink: n, then n (id, record).
-# Returns 1 when the claim moved, 0 when the stored state was not the expected one.
-TRANSITION = """
-local cur_s = redis.call('HGET', KEYS[1], 'status') or 'unclaimed'
-local cur_u = redis.call('HGET', KEYS[1], 'user') or ''
-local cur_a = redis.call('HGET', KEYS[1], 'at') or ''
-if cur_s ~= ARGV[1] or cur_u ~= ARGV[2] or cur_a ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[4])
-if ARGV[5] == '' then redis.call('HDEL', KEYS[1], 'user')
-else redis.call('HSET', KEYS[1], 'user', ARGV[5]) end
-if ARGV[6] == '' then redis.call('HDEL', KEYS[1], 'at')
-else redis.call('HSET', KEYS[1], 'at', ARGV[6]) end
-local i = 10
-for _ = 1, tonumber(ARGV[9]) do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-local once = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, once do
-  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
-local now = tonumber(ARGV[8])
-for s = 0, (#KEYS - 1) / 4 - 1 do
-  local outbox, payload, done, dead = KEYS[2 + 4 * s], KEYS[3 + 4 * s], KEYS[4 + 4 * s],
-    KEYS[5 + 4 * s]
-  local n = tonumber(ARGV[i])
-  i = i + 1
-  for _ = 1, n do
-    local id = ARGV[i]
-    if not redis.call('ZSCORE', done, id) and not redis.call('ZSCORE', outbox, id)
-        and redis.call('HEXISTS', dead, id) == 0 then
-      redis.call('ZADD', outbox, now, id)
-      redis.call('HSET', payload, id, ARGV[i + 1])
-    end
-    i = i + 2
-  end
-end
-return 1
-"""
-
-
-# Add requests to their numbers' sorted sets (NX: a request keeps its first score).
-# KEYS: number keys. ARGV: ttl s, then per key: n, then n (score, member).
-REGISTER = """
-local a = 2
-for k = 1, #KEYS do
-  local n = tonumber(ARGV[a])
-  a = a + 1
-  local args = {}
-  for _ = 1, n do
-    args[#args + 1] = ARGV[a]
-    args[#args + 1] = ARGV[a + 1]
-    a = a + 2
-  end
-  redis.call('ZADD', KEYS[k], 'NX', unpack(args))
-  redis.call('EXPIRE', KEYS[k], tonumber(ARGV[1]))
-end
-return #KEYS
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class CallbackRecord:
@@ -175,9 +108,7 @@ class CallbackOps(StoreBase):
         args: list[Any] = [NUMBER_TTL_SECONDS]
         for pairs in by_key.values():
             args += [len(pairs) // 2, *pairs]
-        script = self.redis.register_script(REGISTER)
-        async with self.errors():
-            await script(keys=list(by_key), args=args)
+        await self._run("register", list(by_key), args)
 
     async def number_requests(self, day: str, number_hash: str) -> list[tuple[str, float]]:
         """The number's requests of ``day`` as ``(call uuid, call_at)``, oldest first."""
@@ -264,11 +195,7 @@ class CallbackOps(StoreBase):
             args.append(len(sink_events))
             for event in sink_events:
                 args += [event.id, encode_record(event.to_json())]
-        # Registered on the client in use now: a failover may have replaced it.
-        script = self.redis.register_script(TRANSITION)
-        async with self.errors():
-            moved = await script(keys=keys, args=args)
-        return bool(moved)
+        return bool(await self._run("transition", keys, args))
 
     async def note_alert(
         self,

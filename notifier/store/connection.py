@@ -68,6 +68,8 @@ _SCRIPTS = {
     "pace": scripts.PACE,
     "enqueue": scripts.ENQUEUE,
     "prune_dead": scripts.PRUNE_DEAD,
+    "transition": scripts.TRANSITION,
+    "register": scripts.REGISTER,
 }
 
 

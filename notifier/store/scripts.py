@@ -6,6 +6,20 @@ SCRIPT FLUSH) and run by the modules that own their job.
 
 from __future__ import annotations
 
+# The one rule for queueing an event for a sink, shared by every script that queues: not
+# when it is already queued, delivered (its idempotency record) or a dead letter.
+_QUEUE_UNLESS_SEEN = """
+local function queue_unless_seen(outbox, payload, done, dead, now, id, record)
+  if redis.call('ZSCORE', done, id) or redis.call('ZSCORE', outbox, id)
+      or redis.call('HEXISTS', dead, id) == 1 then
+    return 0
+  end
+  redis.call('ZADD', outbox, now, id)
+  redis.call('HSET', payload, id, record)
+  return 1
+end
+"""
+
 ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -45,7 +59,9 @@ return 0
 # baseline of 100,000 snapshots is then 100 calls into Redis instead of 100,000.
 # Call indexes (megabytes each) arrive as staged keys SET in the same MULTI/EXEC: they are
 # renamed into place here, once the lease is checked, instead of passing through Lua.
-COMMIT = """
+COMMIT = (
+    _QUEUE_UNLESS_SEEN
+    + """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('LEASELOST the poll lease is held by another replica')
 end
@@ -103,19 +119,14 @@ for s = 1, n_sinks do
   local n = tonumber(ARGV[a])
   a = a + 1
   for i = 1, n do
-    local id = ARGV[a]
-    if not redis.call('ZSCORE', done, id) and not redis.call('ZSCORE', outbox, id)
-        and redis.call('HEXISTS', dead, id) == 0 then
-      redis.call('ZADD', outbox, now, id)
-      redis.call('HSET', payload, id, ARGV[a + 1])
-      queued = queued + 1
-    end
+    queued = queued + queue_unless_seen(outbox, payload, done, dead, now, ARGV[a], ARGV[a + 1])
     a = a + 2
   end
   k = k + 4
 end
 return queued
 """
+)
 
 # Take up to ``limit`` due events, hiding each for the visibility timeout and tagging it
 # with its owner (one delivery attempt of one replica), so that only that owner extends,
@@ -227,19 +238,16 @@ return slot - now
 # Queue events outside a cycle (Slack message updates, callback events): the commit's
 # per-sink step, for one sink.
 # KEYS: outbox, payload, done, dead. ARGV: now ms, (id, record)...
-ENQUEUE = """
+ENQUEUE = (
+    _QUEUE_UNLESS_SEEN
+    + """
 local now, queued = tonumber(ARGV[1]), 0
 for i = 2, #ARGV, 2 do
-  local id = ARGV[i]
-  if not redis.call('ZSCORE', KEYS[3], id) and not redis.call('ZSCORE', KEYS[1], id)
-      and redis.call('HEXISTS', KEYS[4], id) == 0 then
-    redis.call('ZADD', KEYS[1], now, id)
-    redis.call('HSET', KEYS[2], id, ARGV[i + 1])
-    queued = queued + 1
-  end
+  queued = queued + queue_unless_seen(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, ARGV[i], ARGV[i + 1])
 end
 return queued
 """
+)
 
 # Drop dead letters that failed before a cutoff; returns how many.
 # KEYS: dead. ARGV: cutoff (epoch seconds)
@@ -255,4 +263,69 @@ for i = 1, #flat, 2 do
   end
 end
 return dropped
+"""
+
+# Compare-and-set a claim and queue its events, atomically.
+# KEYS: the callback hash, then outbox, payload, done, dead per sink.
+# ARGV: expected status, user, at ('' = absent); new status, user, at; ttl s; now ms;
+#       m, then m (field, value) pairs to set; k, then k pairs to set only if absent;
+#       then per sink: n, then n (id, record).
+# Returns 1 when the claim moved, 0 when the stored state was not the expected one.
+TRANSITION = (
+    _QUEUE_UNLESS_SEEN
+    + """
+local cur_s = redis.call('HGET', KEYS[1], 'status') or 'unclaimed'
+local cur_u = redis.call('HGET', KEYS[1], 'user') or ''
+local cur_a = redis.call('HGET', KEYS[1], 'at') or ''
+if cur_s ~= ARGV[1] or cur_u ~= ARGV[2] or cur_a ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[4])
+if ARGV[5] == '' then redis.call('HDEL', KEYS[1], 'user')
+else redis.call('HSET', KEYS[1], 'user', ARGV[5]) end
+if ARGV[6] == '' then redis.call('HDEL', KEYS[1], 'at')
+else redis.call('HSET', KEYS[1], 'at', ARGV[6]) end
+local i = 10
+for _ = 1, tonumber(ARGV[9]) do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local once = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, once do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
+local now = tonumber(ARGV[8])
+for s = 0, (#KEYS - 1) / 4 - 1 do
+  local outbox, payload, done, dead = KEYS[2 + 4 * s], KEYS[3 + 4 * s], KEYS[4 + 4 * s],
+    KEYS[5 + 4 * s]
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    queue_unless_seen(outbox, payload, done, dead, now, ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+end
+return 1
+"""
+)
+
+
+# Add requests to their numbers' sorted sets (NX: a request keeps its first score).
+# KEYS: number keys. ARGV: ttl s, then per key: n, then n (score, member).
+REGISTER = """
+local a = 2
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local args = {}
+  for _ = 1, n do
+    args[#args + 1] = ARGV[a]
+    args[#args + 1] = ARGV[a + 1]
+    a = a + 2
+  end
+  redis.call('ZADD', KEYS[k], 'NX', unpack(args))
+  redis.call('EXPIRE', KEYS[k], tonumber(ARGV[1]))
+end
+return #KEYS
 """
