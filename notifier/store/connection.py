@@ -223,7 +223,10 @@ class StoreBase:
         connections to the old one are dropped (redis-py's get_master_address does it).
         Called every few seconds, so writes stop reaching a demoted primary quickly even
         before it answers READONLY. A commit that still reached it is lost with its
-        snapshot, so the next cycle detects the same change again: delayed, not lost."""
+        snapshot, so the next cycle detects the same change again: delayed, not lost. An
+        acknowledgement lost that way repeats one delivery (same id); a claim lost that
+        way was acked to the agent, whose message keeps showing the old state until they
+        click again (the window is one health tick, about 5 s)."""
         if self.topology.sentinels:
             async with self.errors():
                 await self.redis.connection_pool.get_master_address()
