@@ -232,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    # No pydantic plugin is used; skipping their discovery (every installed distribution's
+    # entry points) saves ~40 ms of each start, which a CronJob's `once` pays every run.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if args.command == "schema":  # needs no configuration
         from notifier.schema import render
 
