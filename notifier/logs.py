@@ -41,7 +41,7 @@ def redact_text(text: str) -> str:
 
 
 def _mask_number(number: str) -> str:
-    """Keep the last 4 digits: ``+56 9 ****4321``."""
+    """Keep the last 4 digits: ``****4321``."""
     digits = re.sub(r"\D", "", number)
     return "****" + digits[-4:] if len(digits) > 4 else "****"
 
