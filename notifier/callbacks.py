@@ -40,6 +40,7 @@ from notifier.errors import NotifierError, SinkError, StoreError
 from notifier.events import Event, event_id, format_timestamp
 from notifier.logs import get_logger
 from notifier.messages import Wording, parse_time
+from notifier.sinks import CALLBACKS_OUTBOX
 from notifier.sinks.base import CheckResult
 from notifier.socket_mode import Click, SocketModeListener
 from notifier.store import CallbackRecord, Store
@@ -443,7 +444,7 @@ class CallbackBook:
     after a crash changes nothing.
     """
 
-    name = "callbacks"
+    name = CALLBACKS_OUTBOX
     batch_size = 1000
     event_patterns = ("call.*",)
     """What the cycle routes here (see sinks.sink_filters)."""

@@ -52,3 +52,26 @@ async def test_bookkeeping_lost_to_a_failure_is_redone_from_the_outbox(store: St
     assert (await worker.deliver_batch()).delivered == 1
     record = await store.callback_record(SPEC_CALL["uuid"])
     assert record.fields.get("alert") == ev.CALL_ATTEMPTS_EXHAUSTED
+
+
+async def test_bookkeeping_that_keeps_failing_is_a_listed_dead_letter(store: Store) -> None:
+    """After its retries, failed bookkeeping is a dead letter that `dead-letters list`
+    shows (the callbacks outbox is among the listed names), never silently gone."""
+    from notifier.sinks import sink_names
+
+    settings = load_settings(
+        {"CLICKFONO_TOKEN": "t", "SLACK_BOT_TOKEN": "xoxb-t", "SLACK_APP_TOKEN": "xapp-t",
+         "SLACK_CHANNEL": "#a"}
+    )  # fmt: skip
+    loop = CallbackLoop(settings, store, {})
+    book = CallbackBook(loop)
+    alert = Event(ev.CALL_QUEUED_TOO_LONG, event_id("book", 2), datetime.now(UTC), call=SPEC_CALL)
+    await store.commit("", {}, {}, {book.name: [alert]})
+
+    async def broken(events: object) -> int:
+        raise StoreError("Redis unavailable at 127.0.0.1:6379: timed out")
+
+    loop.after_cycle = broken  # type: ignore[method-assign]
+    assert (await DeliveryWorker(store, book, retry_schedule=()).deliver_batch()).dead == 1
+    [letter] = await store.dead_letters(sink_names(settings))
+    assert (letter.sink, letter.event.id) == ("callbacks", alert.id)

@@ -109,10 +109,17 @@ def spec(name: str) -> SinkSpec | None:
     return next((s for s in SINKS if s.owns(name)), None)
 
 
+CALLBACKS_OUTBOX = "callbacks"
+"""The outbox of the callback loop's own bookkeeping (notifier.callbacks.CallbackBook): not
+a sink anyone configures, but its dead letters are listed and replayed like any other."""
+
+
 def sink_names(settings: Settings | None = None) -> tuple[str, ...]:
     """Every registered sink's name (dead letters are listed across all of them), plus,
-    with ``settings``, the names of the configured sinks of ``many`` specs."""
+    with ``settings``, the names of the configured sinks of ``many`` specs, and the
+    callback loop's outbox."""
     names = [s.name for s in SINKS]
+    names.append(CALLBACKS_OUTBOX)
     if settings is not None and settings.apprise_enabled:
         from notifier.sinks.apprise import parse_targets
 
