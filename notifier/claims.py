@@ -53,6 +53,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from notifier import events as ev
+from notifier.clickfono.models import CallStatus
 
 if TYPE_CHECKING:
     from notifier.messages import Wording
@@ -70,7 +71,7 @@ CALLBACK_ALERTS = ev.PERSON_TYPES
 ESCALATED_ALERTS = frozenset({ev.CALL_ATTEMPTS_EXHAUSTED, ev.CALL_QUEUED_TOO_LONG})
 """Alerts that get one reminder when nobody takes them (unreached customer, long wait)."""
 
-CONNECTED_STATUS = "Conectada"
+CONNECTED_STATUS = CallStatus.CONNECTED
 
 
 class Status(StrEnum):

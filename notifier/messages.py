@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from notifier import events as ev
+from notifier.clickfono.models import NAME_FIELD, CallStatus
 from notifier.events import Event
 from notifier.formatting import (
     _clip,
@@ -243,7 +244,7 @@ def _status(value: Any, wording: Wording) -> str:
 
 def customer_name(call: Mapping[str, Any], wording: Wording) -> str | None:
     additionals = call.get("additionals")
-    name = additionals.get("Nombre") if isinstance(additionals, Mapping) else None
+    name = additionals.get(NAME_FIELD) if isinstance(additionals, Mapping) else None
     if name in (None, "") or not str(name).strip():
         return None
     return mask_name(str(name)) if wording.mask_pii else _clip(name, _MAX_NAME)
@@ -272,7 +273,7 @@ def _form_fields(call: Mapping[str, Any], wording: Wording) -> str | None:
     names = _FORM_LABELS[wording.language]
     shown = []
     for key, value in additionals.items():
-        if key == "Nombre" or value in (None, "") or not str(value).strip():
+        if key == NAME_FIELD or value in (None, "") or not str(value).strip():
             continue
         name = names.get(str(key).strip().lower(), _clip(key, 40))
         text = label(wording, "hidden") if wording.mask_pii else _clip(value)
@@ -309,7 +310,7 @@ def _call_facts(event: Event, call: Mapping[str, Any], wording: Wording) -> list
             shown = f"{_status(previous, wording)} → {shown}"
         add("status", shown)
     seconds = call.get("duration_customer")
-    if status == "Conectada" and isinstance(seconds, int | float) and seconds > 0:
+    if status == CallStatus.CONNECTED and isinstance(seconds, int | float) and seconds > 0:
         add("duration", call_duration(seconds))
     if event.type == ev.CALL_OUTSIDE_BUSINESS_HOURS and event.reason in ("status", "schedule"):
         add("reason", label(wording, f"reason.{event.reason}"))

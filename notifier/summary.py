@@ -39,12 +39,13 @@ from datetime import date, datetime, tzinfo
 from typing import Any, Protocol
 
 from notifier.claims import ClaimState
+from notifier.clickfono.models import CallStatus
 
-CONNECTED = "Conectada"
-NOT_CONNECTED = "No Conectada"
-EXHAUSTED = "Intentos terminados"
-SPAM = "SPAM"
-OUT_OF_HOURS = "Fuera de horario"
+CONNECTED = CallStatus.CONNECTED
+NOT_CONNECTED = CallStatus.NOT_CONNECTED
+EXHAUSTED = CallStatus.ATTEMPTS_EXHAUSTED
+SPAM = CallStatus.SPAM
+OUT_OF_HOURS = CallStatus.OUT_OF_HOURS
 
 STATUS_ORDER = (
     CONNECTED,
@@ -52,9 +53,9 @@ STATUS_ORDER = (
     EXHAUSTED,
     OUT_OF_HOURS,
     SPAM,
-    "En cola",
-    "Por ejecutar",
-    "En ejecución",
+    CallStatus.QUEUED,
+    CallStatus.SCHEDULED,
+    CallStatus.RUNNING,
 )
 """How statuses are listed to people: outcomes first, then the ones still moving."""
 

@@ -18,6 +18,7 @@ from notifier import events as ev
 from notifier.events import Event
 from notifier.messages import Wording, customer_name, duration, parse_time, show_phone
 from notifier.summary import PopupSummary, ordered_statuses
+from notifier.wording import _STATUS_EN as STATUS_EN
 
 WAITING_SHOWN = 15
 """Customers named per popup; the rest are counted."""
@@ -94,15 +95,8 @@ _WEEKDAYS = {
     "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
 }
-_STATUS_EN = {
-    "Conectada": "Connected",
-    "No Conectada": "Not connected",
-    "Intentos terminados": "Attempts exhausted",
-    "Fuera de horario": "Outside business hours",
-    "En cola": "Queued",
-    "Por ejecutar": "Scheduled",
-    "En ejecución": "In progress",
-}
+_STATUS_EN = STATUS_EN
+"""Clickfono's statuses in English: the same table the alerts use."""
 
 
 def is_report(event: Event) -> bool:

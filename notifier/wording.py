@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from notifier import events as ev
+from notifier.clickfono.models import CallStatus
 from notifier.events import Event
 
 if TYPE_CHECKING:
@@ -481,15 +482,15 @@ _LABELS: dict[Language, dict[str, str]] = {
 }
 
 # Clickfono's statuses in English; the Spanish original stays beside it, as agents see it.
-_STATUS_EN = {
-    "Conectada": "Connected",
-    "No Conectada": "Not connected",
-    "Intentos terminados": "Attempts exhausted",
-    "SPAM": "SPAM",
-    "En cola": "Queued",
-    "Fuera de horario": "Outside business hours",
-    "En ejecución": "In progress",
-    "Por ejecutar": "Scheduled",
+_STATUS_EN: dict[str, str] = {
+    CallStatus.CONNECTED: "Connected",
+    CallStatus.NOT_CONNECTED: "Not connected",
+    CallStatus.ATTEMPTS_EXHAUSTED: "Attempts exhausted",
+    CallStatus.SPAM: "SPAM",
+    CallStatus.QUEUED: "Queued",
+    CallStatus.OUT_OF_HOURS: "Outside business hours",
+    CallStatus.RUNNING: "In progress",
+    CallStatus.SCHEDULED: "Scheduled",
 }
 _WEEKDAYS: dict[Language, tuple[str, ...]] = {
     "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),

@@ -30,6 +30,9 @@ from pydantic.dataclasses import dataclass as model
 
 from notifier.errors import SourceMalformed
 
+NAME_FIELD = "Nombre"
+"""The ``additionals`` field that holds the customer's name in Clickfono's pop-up form."""
+
 
 class CallStatus(StrEnum):
     """The statuses Clickfono documents. Unknown values are kept as plain strings."""

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from notifier import events as ev
 from notifier import messages, summary_text
+from notifier.clickfono.models import NAME_FIELD
 from notifier.config import Settings
 from notifier.errors import SinkError
 from notifier.events import Event
@@ -50,7 +51,7 @@ class ConsoleSink:
             # The same number format and masking as Slack and email.
             caller = call.get("caller_number")
             caller = messages.show_phone(str(caller), self.wording) if caller else ""
-            name = str((call.get("additionals") or {}).get("Nombre", ""))
+            name = str((call.get("additionals") or {}).get(NAME_FIELD, ""))
             if self.wording.mask_pii and name:
                 name = messages.mask_name(name)
             late = "  [late]" if event.observed_late else ""
