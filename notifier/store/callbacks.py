@@ -24,16 +24,19 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from notifier.claims import ClaimState
+from notifier.errors import StoreError
 from notifier.events import Event
 from notifier.store.connection import StoreBase, now_ms
 from notifier.store.outbox import encode_record
 
 NUMBER_TTL_SECONDS = 2 * 86400
+_KEY_REREAD_SECONDS = 60.0
 """A number's requests of a day are only compared within that day."""
 
 _STATE_FIELDS = ("status", "user", "at")
@@ -83,17 +86,24 @@ class CallbackOps(StoreBase):
     # Caller numbers
 
     async def number_hash(self, number: str) -> str:
-        """The keyed hash a caller number is stored under (digits only, so formats agree)."""
-        key: bytes | None = getattr(self, "_number_key", None)
-        if key is None:
+        """The keyed hash a caller number is stored under (digits only, so formats agree).
+
+        The key is read again every minute, so that after a Redis wipe (a new key) every
+        replica soon hashes alike."""
+        cached: tuple[bytes, float] | None = getattr(self, "_number_key", None)
+        if cached is None or time.monotonic() - cached[1] > _KEY_REREAD_SECONDS:
             name = self.keys.callback_secret()
             async with self.errors():
                 await self.redis.set(name, secrets.token_hex(32), nx=True)
                 stored = await self.redis.get(name)
-            key = bytes.fromhex(str(stored))
-            self._number_key = key
+            try:
+                key = bytes.fromhex(str(stored))
+            except ValueError:
+                raise StoreError("Redis lost the callback key as it was made; try again") from None
+            cached = (key, time.monotonic())
+            self._number_key = cached
         digits = "".join(ch for ch in number if ch.isdigit()) or number
-        return hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(cached[0], digits.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def register_requests(self, requests: Sequence[tuple[str, str, str, float]]) -> None:
         """Count calls among their number's requests of a day, ``(day, number hash, call
