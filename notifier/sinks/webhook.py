@@ -86,14 +86,22 @@ class WebhookSink:
                     "whsec_<base64 bytes>"
                 ) from None
         self._timeout = settings.webhook_timeout
-        concurrency = settings.notifier_webhook_concurrency
-        if transport is not None:
-            self._clients = [self._client(transport=transport)]
+        self._concurrency = settings.notifier_webhook_concurrency
+        self._transport = transport
+        self._clients: list[httpx.AsyncClient] = []
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+
+    def _ensure_clients(self) -> None:
+        """Build the keep-alive clients on first use: the TLS context and 16 clients cost
+        ~60 ms, which a `once` that sends nothing should not pay."""
+        if self._clients:
+            return
+        if self._transport is not None:
+            self._clients = [self._client(transport=self._transport)]
         else:
             tls = httpx.create_ssl_context()
-            self._clients = [self._client(verify=tls) for _ in range(concurrency)]
-        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for i in range(concurrency):
+            self._clients = [self._client(verify=tls) for _ in range(self._concurrency)]
+        for i in range(self._concurrency):
             self._free.put_nowait(self._clients[i % len(self._clients)])
 
     def _client(
@@ -152,6 +160,7 @@ class WebhookSink:
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[httpx.AsyncClient]:
         """Wait for a free slot; its client is this request's alone until released."""
+        self._ensure_clients()
         client = await self._free.get()
         try:
             yield client
