@@ -10,49 +10,12 @@ from typing import Any
 import pytest
 
 from notifier.clickfono.models import Call, CallStatus, ParsedCalls, parse_calls, split_calls
+from notifier.clickfono.simulator import VENDOR_EXAMPLE_BODY
 from notifier.errors import SourceMalformed
 
-# Copied from the vendor's API page (clickfono-calls-list-api.txt), non-breaking spaces and
-# the stray "}" included: this is what "Ejemplo de respuesta" really contains.
-VENDOR_EXAMPLE_AS_PUBLISHED = (
-    "[\n"
-    "{\n"
-    '"uuid" :\u00a0 "a93460bbf8402e15b9b0afddc05d5e8d",\n'
-    '\u00a0\u00a0\u00a0\u00a0"status": "Conectada",\n'
-    '\u00a0\u00a0\u00a0\u00a0"call_number_company": "56223456789",\n'
-    '\u00a0\u00a0\u00a0\u00a0"retry": "3",\n'
-    '\u00a0\u00a0\u00a0\u00a0"duration_company": "117",\n'
-    '\u00a0\u00a0\u00a0\u00a0"duration_customer": "95",\n'
-    '\u00a0\u00a0\u00a0\u00a0"call_at": "2019/04/02 10:05:03 -0300",\n'
-    '\u00a0\u00a0\u00a0\u00a0"enqueued": false,\n'
-    '\u00a0\u00a0\u00a0\u00a0"popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0" ,\n'
-    '\u00a0\u00a0\u00a0\u00a0"popup_name": "Pruebas Clickfono",\n'
-    '\u00a0\u00a0\u00a0\u00a0"additionals": {\n'
-    '"Nombre": "Juan Perez",\n'
-    '\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0"Rut": "11.111.111-1"\n'
-    "\u00a0\u00a0\u00a0\u00a0\u00a0},\n"
-    '"caller_number": "+56987654321"\n'
-    "},\u00a0 {\n"
-    '"uuid" :\u00a0 "d45d347218b49a967a283c7bab360e5b",\n'
-    '"status": "No Conectada",\n'
-    '\u00a0\u00a0\u00a0\u00a0"call_number_company": "56223456769",\n'
-    '\u00a0\u00a0\u00a0\u00a0"retry": "3",\n'
-    '\u00a0\u00a0\u00a0\u00a0"duration_company": "100",\n'
-    '\u00a0\u00a0\u00a0\u00a0"duration_customer": "80",\n'
-    '\u00a0\u00a0\u00a0\u00a0"call_at": "2019/04/02 11:05:03 -0300",\n'
-    '\u00a0\u00a0\u00a0\u00a0"enqueued": false,\n'
-    '\u00a0\u00a0\u00a0\u00a0"popup_uuid": "14f1cc88-6ce8-11e9-b8f9-001d09ef4aa0" ,\n'
-    '\u00a0\u00a0\u00a0\u00a0"popup_name": "Pruebas Clickfono",\n'
-    '\u00a0\u00a0\u00a0\u00a0"additionals": {\n'
-    '"Nombre": "Jorge Tapia",\n'
-    '\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0"Rut": "11.111.111-1"\n'
-    "},\n"
-    '\u00a0\u00a0\u00a0\u00a0"caller_number": "+56987654321"\n'
-    "}\n"
-    "\n"
-    "}\n"
-    "]\n"
-).encode()
+# The vendor's API page's example, non-breaking spaces and the stray "}" included: what
+# "Ejemplo de respuesta" really contains (one copy, the simulator's, serves it too).
+VENDOR_EXAMPLE_AS_PUBLISHED = VENDOR_EXAMPLE_BODY
 
 # The same two records, with the page's syntax errors fixed.
 EXAMPLE_CONNECTED: dict[str, Any] = {
