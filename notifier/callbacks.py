@@ -43,7 +43,7 @@ from notifier.messages import Wording, parse_time
 from notifier.sinks import CALLBACKS_OUTBOX
 from notifier.sinks.base import CheckResult
 from notifier.socket_mode import Click, SocketModeListener
-from notifier.store import CallbackRecord, Store
+from notifier.store import AlertNote, CallbackRecord, Store
 from notifier.summary import Callback
 
 log = get_logger("notifier.callbacks")
@@ -233,45 +233,57 @@ class CallbackLoop:
             facts.append((event, call, day, hashed, when.timestamp()))
         # Every request first, in one round trip: an alert below sees its number's count.
         await self.store.register_requests(list(seen.values()))
+        notes: list[AlertNote] = []
         for event, call, day, hashed, call_at in facts:
             call_uuid = str(event.call_uuid)
             if event.type in ev.PERSON_TYPES:
                 due = claims.escalation_at(event.detected_at, self.escalate_minutes)
-                await self.store.note_alert(
-                    call_uuid,
-                    alert_type=event.type,
-                    since=event.detected_at.timestamp(),
-                    call=call,
-                    channel=self._channel_for(call),
-                    day=day,
-                    number_hash=hashed,
-                    call_at=call_at,
-                    due_at=due.timestamp()
-                    if due is not None and event.type in claims.ESCALATED_ALERTS
-                    else None,
+                notes.append(
+                    AlertNote(
+                        call_uuid,
+                        alert_type=event.type,
+                        since=event.detected_at.timestamp(),
+                        call=call,
+                        channel=self._channel_for(call),
+                        day=day,
+                        number_hash=hashed,
+                        call_at=call_at,
+                        due_at=due.timestamp()
+                        if due is not None and event.type in claims.ESCALATED_ALERTS
+                        else None,
+                    )
                 )
-                await self._show_repeat(call_uuid, self._channel_for(call))
             if hashed and call.get("status") == claims.CONNECTED_STATUS:
                 connected.append((day, hashed, call_uuid, call_at, event.detected_at))
+        # The whole batch's alerts in one round trip, their request counts in another.
+        await self.store.note_alerts(notes)
+        await self._show_repeats(notes)
         resolved = 0
         for day, hashed, later_uuid, later_at, detected in connected:
             resolved += await self._resolve(day, hashed, later_uuid, later_at, detected)
         return resolved
 
-    async def _show_repeat(self, call_uuid: str, channel: str) -> None:
-        """Bring "3.ª solicitud hoy" to a repeat request's message. Its post may have left
+    async def _show_repeats(self, notes: Sequence[AlertNote]) -> None:
+        """Bring "3.ª solicitud hoy" to repeat requests' messages. Their posts may have left
         before this cycle's requests were counted; the update (after the post in the
         Slack outbox) renders the count either way, and is a no-op when nothing changed."""
-        view = await self.store.callback_view(call_uuid)
-        if view.requests_today < 2 or SLACK_SINK not in self.filters or not channel:
+        if SLACK_SINK not in self.filters:
             return
-        update = Event(
-            type=ev.SLACK_UPDATE,
-            id=event_id(ev.SLACK_UPDATE, channel, call_uuid, "requests", view.requests_today),
-            detected_at=self.clock(),
-            detail={"channel": channel, "call_uuid": call_uuid},
+        counted = [n for n in notes if n.number_hash and n.channel]
+        places = await self.store.request_places(
+            [(n.day, str(n.number_hash), n.call_uuid) for n in counted]
         )
-        if await self.store.enqueue(SLACK_SINK, [update]):
+        updates = [
+            Event(
+                type=ev.SLACK_UPDATE,
+                id=event_id(ev.SLACK_UPDATE, n.channel, n.call_uuid, "requests", place),
+                detected_at=self.clock(),
+                detail={"channel": n.channel, "call_uuid": n.call_uuid},
+            )
+            for n, place in zip(counted, places, strict=True)
+            if place >= 2
+        ]
+        if updates and await self.store.enqueue(SLACK_SINK, updates):
             self.on_queued()
 
     async def _resolve(

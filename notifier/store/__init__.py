@@ -14,7 +14,7 @@ One module per job, composed into ``Store``:
 
 from __future__ import annotations
 
-from notifier.store.callbacks import CallbackOps, CallbackRecord, CallbackView
+from notifier.store.callbacks import AlertNote, CallbackOps, CallbackRecord, CallbackView
 from notifier.store.connection import StoreBase, Topology, connect, now_ms
 from notifier.store.episodes import EpisodeOps, SinkEpisode
 from notifier.store.outbox import DeadLetter, OutboxOps, QueuedEvent
@@ -22,6 +22,7 @@ from notifier.store.slack import SlackOps
 from notifier.store.state import AnswerMark, CycleState, DayChanges, StateOps
 
 __all__ = [
+    "AlertNote",
     "AnswerMark",
     "CallbackRecord",
     "CallbackView",

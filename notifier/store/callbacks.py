@@ -43,6 +43,21 @@ _STATE_FIELDS = ("status", "user", "at")
 
 
 @dataclass(frozen=True, slots=True)
+class AlertNote:
+    """What the callback loop records of an alert that needs a person (``note_alerts``)."""
+
+    call_uuid: str
+    alert_type: str
+    since: float
+    call: Mapping[str, Any]
+    channel: str
+    day: str
+    number_hash: str | None
+    call_at: float | None
+    due_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRecord:
     """What the store holds for one callback."""
 
@@ -225,28 +240,54 @@ class CallbackOps(StoreBase):
         The first alert's time, channel and number are kept; the type and the call data
         follow the latest alert. ``due_at`` (epoch seconds) schedules the reminder once.
         """
-        key = self.keys.callback(call_uuid)
-        once = {"since": repr(since), "channel": channel, "day": day}
-        if number_hash:
-            once["number"] = number_hash
-        if call_at is not None:
-            once["call_at"] = repr(call_at)
+        await self.note_alerts(
+            [
+                AlertNote(
+                    call_uuid, alert_type, since, call, channel, day, number_hash, call_at, due_at
+                )
+            ]
+        )
+
+    async def note_alerts(self, notes: Sequence[AlertNote]) -> None:
+        """``note_alert`` for a whole batch, in one round trip (one MULTI/EXEC)."""
+        if not notes:
+            return
         async with self.errors(), self.redis.pipeline(transaction=True) as pipe:
-            for name, value in once.items():
-                pipe.hsetnx(key, name, value)
-            pipe.hset(
-                key,
-                mapping={
-                    "alert": alert_type,
-                    "call": json.dumps(dict(call), ensure_ascii=False, default=str),
-                },
-            )
-            pipe.expire(key, self.ttl_seconds)
-            pipe.sadd(self.keys.callback_day(day), call_uuid)
-            pipe.expire(self.keys.callback_day(day), self.ttl_seconds)
-            if due_at is not None:
-                pipe.zadd(self.keys.callback_due(), {call_uuid: due_at * 1000}, nx=True)
+            for note in notes:
+                key = self.keys.callback(note.call_uuid)
+                once = {"since": repr(note.since), "channel": note.channel, "day": note.day}
+                if note.number_hash:
+                    once["number"] = note.number_hash
+                if note.call_at is not None:
+                    once["call_at"] = repr(note.call_at)
+                for name, value in once.items():
+                    pipe.hsetnx(key, name, value)
+                pipe.hset(
+                    key,
+                    mapping={
+                        "alert": note.alert_type,
+                        "call": json.dumps(dict(note.call), ensure_ascii=False, default=str),
+                    },
+                )
+                pipe.expire(key, self.ttl_seconds)
+                pipe.sadd(self.keys.callback_day(note.day), note.call_uuid)
+                pipe.expire(self.keys.callback_day(note.day), self.ttl_seconds)
+                if note.due_at is not None:
+                    pipe.zadd(
+                        self.keys.callback_due(), {note.call_uuid: note.due_at * 1000}, nx=True
+                    )
             await pipe.execute()
+
+    async def request_places(self, requests: Sequence[tuple[str, str, str]]) -> list[int]:
+        """Each ``(day, number hash, call uuid)``'s place among its number's requests that
+        day (1 = the first), in one round trip."""
+        if not requests:
+            return []
+        async with self.errors(), self.redis.pipeline(transaction=False) as pipe:
+            for day, number_hash, call_uuid in requests:
+                pipe.zrank(self.keys.callback_number(day, number_hash), call_uuid)
+            ranks = await pipe.execute()
+        return [int(rank) + 1 if rank is not None else 1 for rank in ranks]
 
     # Escalation
 
