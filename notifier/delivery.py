@@ -15,7 +15,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import stamina
@@ -64,6 +64,27 @@ def retry_delay(
 def _order(item: QueuedEvent) -> tuple[float, str, int]:
     event = item.event
     return (event.detected_at.timestamp(), event.call_uuid or "", ev.delivery_rank(event.type))
+
+
+@dataclass
+class _Hold:
+    """How long this replica still holds a taken batch, and how it lets go of it."""
+
+    until: float
+    """``time.monotonic()`` until which the batch is ours (the heartbeat moves it)."""
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    send: asyncio.Task[Sequence[SinkError | None]] | None = None
+    accepted: list[str] = field(default_factory=list)
+    """Events the sink accepted after the hold ran out: acknowledged on the way out."""
+
+    def stale(self) -> bool:
+        return time.monotonic() > self.until
+
+    def give_up(self) -> None:
+        """Stop sending at once: cancelling the send cancels every request not yet made."""
+        self.lost.set()
+        if self.send is not None:
+            self.send.cancel()
 
 
 SHARED_BATCH = 100
@@ -184,17 +205,21 @@ class DeliveryWorker:
         taken.sort(key=_order)
         ids = [q.event.id for q in taken]
         acked: set[str] = set()
-        lost = asyncio.Event()
-        send = asyncio.create_task(self._send(taken, acked))
-        keeper = asyncio.create_task(self._keep_hidden(ids, owner, lost, acked))
+        hold = _Hold(time.monotonic() + self.visibility_timeout)
+        send = asyncio.create_task(self._send(taken, acked, hold))
+        hold.send = send
+        keeper = asyncio.create_task(self._keep_hidden(ids, owner, hold, acked))
         try:
             await asyncio.wait([send, keeper], return_when=asyncio.FIRST_COMPLETED)
             # A keeper that died of a bug leaves the batch without a heartbeat: give it up
             # the same way, rather than send on while another replica may take it.
-            if (lost.is_set() or keeper.done()) and not send.done():
+            if hold.lost.is_set() or (keeper.done() and not send.done()):
                 send.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await send
+                with contextlib.suppress(StoreError):  # the sink did accept these
+                    await self.store.ack(self.sink.name, hold.accepted)
+                acked.update(hold.accepted)
                 log.warning(
                     "delivery_taken_over",
                     sink=self.sink.name,
@@ -238,14 +263,14 @@ class DeliveryWorker:
         return report
 
     async def _send(
-        self, taken: Sequence[QueuedEvent], acked: set[str]
+        self, taken: Sequence[QueuedEvent], acked: set[str], hold: _Hold
     ) -> Sequence[SinkError | None]:
         events = [q.event for q in taken]
         try:
             if isinstance(self.sink, IncrementalSink):
                 # Acknowledge each event as its sink accepts it, so a crash mid-batch
                 # repeats only the events in flight, not the batch's earlier deliveries.
-                return await self.sink.send_each(events, self._ack_early(taken, acked))
+                return await self.sink.send_each(events, self._ack_early(taken, acked, hold))
             return await self.sink.send(events)
         except asyncio.CancelledError:
             raise
@@ -259,10 +284,18 @@ class DeliveryWorker:
             error = SinkError(f"sink raised {type(exc).__name__}")
             return [None if q.event.id in acked else error for q in taken]
 
-    def _ack_early(self, taken: Sequence[QueuedEvent], acked: set[str]) -> OnOutcome:
+    def _ack_early(self, taken: Sequence[QueuedEvent], acked: set[str], hold: _Hold) -> OnOutcome:
         async def on_outcome(index: int, outcome: SinkError | None) -> None:
+            event_id = taken[index].event.id
+            if hold.stale():
+                # Woken past the hold (SIGSTOP, a long pause): another replica may be
+                # sending this batch now. Stop before the next request leaves, here, in the
+                # same step as the answer that woke us; the heartbeat would come too late.
+                if outcome is None:
+                    hold.accepted.append(event_id)
+                hold.give_up()
+                return
             if outcome is None:
-                event_id = taken[index].event.id
                 try:
                     await self.store.ack(self.sink.name, [event_id])
                 except StoreError:
@@ -317,19 +350,16 @@ class DeliveryWorker:
                 metrics.DELIVERIES.labels(self.sink.name, result).inc(count)
         return report
 
-    async def _keep_hidden(
-        self, ids: list[str], owner: str, lost: asyncio.Event, acked: set[str]
-    ) -> None:
+    async def _keep_hidden(self, ids: list[str], owner: str, hold: _Hold, acked: set[str]) -> None:
         """The heartbeat: keep the batch hidden while a slow send (Slack pacing) is still
         working, every third of the visibility timeout; stop when another replica has
         taken events this one held (it stalled past the timeout)."""
-        held_until = time.monotonic() + self.visibility_timeout  # taken just before
         while True:
             await asyncio.sleep(self.visibility_timeout / 3)
-            if time.monotonic() > held_until:
+            if hold.stale():
                 # Stalled past the claim (SIGSTOP, a long pause): another replica may be
                 # sending these now. Stop before this replica sends any more of them.
-                lost.set()
+                hold.give_up()
                 return
             asked = time.monotonic()
             try:
@@ -337,11 +367,11 @@ class DeliveryWorker:
             except StoreError as exc:
                 log.warning("visibility_extend_failed", sink=self.sink.name, error=str(exc))
                 continue
-            held_until = asked + self.visibility_timeout
+            hold.until = asked + self.visibility_timeout
             # Events this batch delivered itself leave the outbox: not a loss.
             ids = [i for i in ids if i not in gone]
             if any(i not in acked for i in gone):
-                lost.set()
+                hold.give_up()
                 return
 
     async def deliver_due_once(self) -> DeliveryReport:
