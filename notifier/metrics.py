@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Protocol
 
 from prometheus_client import (
     REGISTRY,
@@ -137,15 +136,6 @@ OPEN_CALLBACKS = Gauge(
 )
 
 
-class _CallLike(Protocol):
-    @property
-    def status(self) -> str: ...
-    @property
-    def popup_uuid(self) -> str | None: ...
-    @property
-    def popup_name(self) -> str | None: ...
-
-
 # Values computed at scrape time (see _LiveCollector).
 _started_at = time.time()
 _last_success: float | None = None
@@ -163,14 +153,6 @@ def popup_label(popup_uuid: str | None, popup_name: str | None) -> str:
 def status_label(status: str) -> str:
     """A documented Clickfono status as is; anything else is ``other``."""
     return status if status in KNOWN_STATUSES else OTHER
-
-
-def tally_calls(calls: Iterable[_CallLike]) -> dict[tuple[str, str], int]:
-    """Count calls by (popup label, status): the input of ``record_calls_today``."""
-    counts: Tally[tuple[str, str]] = Tally()
-    for call in calls:
-        counts[popup_label(call.popup_uuid, call.popup_name), str(call.status)] += 1
-    return dict(counts)
 
 
 def _kept_popups(totals: Mapping[str, float]) -> set[str]:
@@ -195,7 +177,8 @@ def record_calls_today(counts: Mapping[tuple[str, str], int]) -> None:
 
     Statuses Clickfono does not document become ``other``; past ``POPUP_LABEL_LIMIT``
     popups, the smallest are summed as ``popup="other"``. Call it after each successful
-    cycle with the counts of today's whole list (``tally_calls`` builds them)."""
+    cycle with the counts of today's whole list (``daily.DailySummaries.record_gauges``
+    builds them from the answers' tallies, notifier/tally.py)."""
     totals: Tally[str] = Tally()
     for (popup, _), count in counts.items():
         totals[popup] += count

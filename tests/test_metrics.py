@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -10,8 +9,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifier import metrics
-from notifier.clickfono.models import parse_calls
-from tests.support.samples import SPEC_CALL
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -88,16 +85,6 @@ def test_popup_label_prefers_name_then_uuid_and_is_bounded() -> None:
     assert metrics.popup_label("u-1", "") == "u-1"
     assert metrics.popup_label(None, None) == "unknown"
     assert len(metrics.popup_label("u", "x" * 500)) == metrics.POPUP_LABEL_MAX_CHARS
-
-
-def test_tally_calls_counts_real_calls_by_popup_and_status() -> None:
-    """tally_calls counts parsed Clickfono calls by popup name and status."""
-    other = {**SPEC_CALL, "uuid": "b" * 32, "status": "Conectada"}
-    parsed = parse_calls(json.dumps([SPEC_CALL, other, {**other, "uuid": "c" * 32}]).encode())
-    assert metrics.tally_calls(parsed.calls) == {
-        ("Pruebas Clickfono", "Intentos terminados"): 1,
-        ("Pruebas Clickfono", "Conectada"): 2,
-    }
 
 
 def test_hostile_popup_names_survive_the_exposition_format() -> None:

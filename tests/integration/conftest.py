@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from notifier.config import EventFilter, Settings, load_settings
 from notifier.cycle import CycleReport, Poller
 from notifier.delivery import DeliveryWorker
 from notifier.store import Store
+from tests.support.process import NotifierProcess
 from tests.support.recording_sink import RecordingSink
 
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -130,3 +131,12 @@ async def deployment_factory(
 def deployment(deployment_factory: Callable[..., Deployment]) -> Deployment:
     """The default deployment (prefix ``it``, silent baseline)."""
     return deployment_factory()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[NotifierProcess]]:
+    """Notifier subprocesses started by a test; every one is killed at its end."""
+    started: list[NotifierProcess] = []
+    yield started
+    for process in started:
+        process.kill()

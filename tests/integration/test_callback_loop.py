@@ -67,15 +67,6 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[NotifierProcess]]:
-    """Notifier subprocesses started by a test; all killed at its end."""
-    started: list[NotifierProcess] = []
-    yield started
-    for process in started:
-        process.kill()
-
-
-@pytest.fixture
 async def state(redis_url: str) -> AsyncIterator[Store]:
     """The deployment's store, to read what the processes wrote (threads, claims)."""
     store = Store.from_url(redis_url, PREFIX)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -407,15 +407,6 @@ def test_check_exits_1_and_names_the_one_dependency_that_is_down(
 
 
 # Secrets and caller numbers never reach an output.
-
-
-@pytest.fixture
-def processes() -> Iterator[list[NotifierProcess]]:
-    """Notifier subprocesses started by a test; every one is killed at its end."""
-    started: list[NotifierProcess] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def leaks(text: str, secrets: list[str], numbers: list[str]) -> list[str]:

@@ -88,15 +88,6 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield started
 
 
-@pytest.fixture
-def processes() -> Iterator[list[NotifierProcess]]:
-    """Notifier subprocesses started by a test; all killed at its end."""
-    started: list[NotifierProcess] = []
-    yield started
-    for process in started:
-        process.kill()
-
-
 def spawn(processes: list[NotifierProcess], env: dict[str, str], name: str) -> NotifierProcess:
     process = NotifierProcess(env, name=name).start()
     processes.append(process)

@@ -13,7 +13,7 @@ import html
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -605,15 +605,6 @@ async def test_a_second_alert_threads_under_the_first_and_updates_it(
 KILL_LATENCY = 1.0
 KILL_CONCURRENCY = 8
 KILL_CALLS = 20
-
-
-@pytest.fixture
-def processes() -> Iterator[list[NotifierProcess]]:
-    """Notifier subprocesses started by a test; every one is killed at its end."""
-    started: list[NotifierProcess] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 @pytest.mark.slow

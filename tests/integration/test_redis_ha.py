@@ -168,14 +168,6 @@ async def test_tls_with_a_private_ca(redis_tls: TlsRedis) -> None:
 # Stories with real `run` processes.
 
 
-@pytest.fixture
-def notifier_processes() -> Iterator[list[NotifierProcess]]:
-    started: list[NotifierProcess] = []
-    yield started
-    for process in started:
-        process.kill()
-
-
 def _story(
     simulator: Simulator,
     receiver: WebhookReceiver,
@@ -234,13 +226,13 @@ def test_run_follows_a_cluster_slot_migration(
     redis_cluster: RedisClusterTopology,
     simulator: Simulator,
     webhook_receiver: WebhookReceiver,
-    notifier_processes: list[NotifierProcess],
+    processes: list[NotifierProcess],
 ) -> None:
     """`run` on a 3-primary cluster keeps delivering across a migration of its slot."""
     seconds = _story(
         simulator,
         webhook_receiver,
-        notifier_processes,
+        processes,
         {"REDIS_URL": redis_cluster.url, "REDIS_CLUSTER": "true"},
         lambda: redis_cluster.migrate_slot(PREFIX),
     )
@@ -253,14 +245,14 @@ def test_run_follows_a_sentinel_failover(
     redis_sentinel: SentinelTopology,
     simulator: Simulator,
     webhook_receiver: WebhookReceiver,
-    notifier_processes: list[NotifierProcess],
+    processes: list[NotifierProcess],
 ) -> None:
     """`run` through Sentinel keeps delivering after SENTINEL FAILOVER, without a restart."""
     sentinels = ",".join(f"{h}:{p}" for h, p in redis_sentinel.sentinel_addresses)
     seconds = _story(
         simulator,
         webhook_receiver,
-        notifier_processes,
+        processes,
         {
             "REDIS_URL": "redis://",
             "REDIS_SENTINELS": sentinels,
@@ -281,7 +273,7 @@ def test_run_follows_a_cluster_primary_failover(
     redis_cluster_with_replicas: RedisClusterTopology,
     simulator: Simulator,
     webhook_receiver: WebhookReceiver,
-    notifier_processes: list[NotifierProcess],
+    processes: list[NotifierProcess],
 ) -> None:
     """`run` keeps delivering when the primary owning its slot fails over to its replica
     (with the soak only: `make soak`, to keep CI short)."""
@@ -291,7 +283,7 @@ def test_run_follows_a_cluster_primary_failover(
     seconds = _story(
         simulator,
         webhook_receiver,
-        notifier_processes,
+        processes,
         {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "true"},
         lambda: cluster.failover(cluster.owner(PREFIX)),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,20 +13,12 @@ from tests.support.wait import wait_for
 from tests.support.webhook_fixtures import WEBHOOK_TEST_SECRET, WebhookReceiver
 
 
-@pytest.fixture
-def replica() -> Iterator[list[NotifierProcess]]:
-    started: list[NotifierProcess] = []
-    yield started
-    for process in started:
-        process.kill()
-
-
 @pytest.mark.slow
 def test_failing_webhook_is_announced_on_the_console_once_then_its_recovery(
     simulator: Simulator,
     redis_url: str,
     webhook_receiver: WebhookReceiver,
-    replica: list[NotifierProcess],
+    processes: list[NotifierProcess],
 ) -> None:
     """With the webhook answering 500, the console (the other sink) shows one
     notifier.sink_failing with the waiting events; when the webhook heals, one
@@ -53,7 +44,7 @@ def test_failing_webhook_is_announced_on_the_console_once_then_its_recovery(
         "WEBHOOK_EVENTS": "call.*",
     }
     process = NotifierProcess(env, name="episodes").start()
-    replica.append(process)
+    processes.append(process)
     wait_for(
         lambda: "notifier.sink_failing" in process.stdout, timeout=30, message="the announcement"
     )

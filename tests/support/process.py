@@ -12,19 +12,12 @@ from pathlib import Path
 
 import httpx
 
+from notifier.config import PREFIXES
 from tests.support.redis_server import free_port
 from tests.support.wait import wait_for
 
-_OUR_PREFIXES = (
-    "CLICKFONO_",
-    "NOTIFIER_",
-    "SLACK_",
-    "SMTP_",
-    "EMAIL_",
-    "WEBHOOK_",
-    "REDIS_URL",
-    "LOG_",
-)
+_OUR_PREFIXES = (*PREFIXES, "LOG_")
+"""Every variable the notifier reads (APPRISE_* and REDIS_* included) and LOG_*."""
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
