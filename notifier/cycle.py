@@ -9,15 +9,12 @@ of the changed answers' call indexes and one of the snapshots of the calls that 
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
-import hashlib
 import operator
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -87,28 +84,6 @@ def polled_dates(now: datetime, settings: Settings) -> list[date]:
     if local - midnight < timedelta(minutes=settings.notifier_rollover_grace):
         days.append(today - timedelta(days=1))
     return days
-
-
-def body_digest(answer: Answer) -> str:
-    # SHA-256 runs on the CPU's SHA extensions where present: 2x blake2b on a 40 MB body.
-    # Fed in two parts, so the body is not copied to prefix the status.
-    digest = hashlib.sha256(b"%d:" % answer.status)
-    digest.update(answer.body)
-    return digest.hexdigest()[:32]
-
-
-@functools.cache
-def _digester() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifier-digest")
-
-
-def _digests(answers: Sequence[Answer]) -> Iterator[str]:
-    """The answers' body digests, in order. With several answers a worker thread hashes
-    ahead while the caller validates the previous ones: hashlib releases the GIL on large
-    buffers, so on two cores the digests of 20 popups cost about the first one's."""
-    if len(answers) < 2:
-        return map(body_digest, answers)
-    return _digester().map(body_digest, answers)
 
 
 class Poller:
@@ -359,7 +334,8 @@ class Poller:
         listed = [(day, a) for day, answers in zip(day_keys, fetched, strict=True) for a in answers]
         found = [(day, a) for day, a in listed if not a.popup_not_found]
         missing_popups = [a.key for _, a in listed if a.popup_not_found]
-        for (day, answer), digest in zip(found, _digests([a for _, a in found]), strict=True):
+        for day, answer in found:
+            digest = answer.digest
             mark = state.answers.get(day, {}).get(answer.key)
             if (
                 mark

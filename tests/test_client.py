@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from notifier.clickfono.client import ClickfonoClient
+from notifier.clickfono.client import ClickfonoClient, answer_digest
 from notifier.clickfono.models import parse_calls
 from notifier.clickfono.simulator import Fault, Popup, Simulator, make_record
 from notifier.errors import SourceMalformed, SourceUnauthorized, SourceUnavailable
@@ -49,6 +49,38 @@ async def test_204_is_an_empty_valid_answer(
     client = clickfono_client_factory(simulator.base_url)
     [answer] = await client.fetch(DAY)
     assert (answer.status, answer.body) == (204, b"")
+
+
+async def test_a_large_body_arrives_whole_with_the_digest_of_its_bytes(
+    simulator: Simulator, clickfono_client_factory: ClientFactory
+) -> None:
+    """A body of many chunks is read into one buffer, hashed as it arrived: the digest is
+    that of the status and the whole body, and it changes when one record changes."""
+    records = [
+        make_record(popup=SALES, call_at=f"{DAY:%Y/%m/%d} 10:00:00 -0300") for _ in range(3000)
+    ]
+    simulator.set_calls(DAY, records)
+    client = clickfono_client_factory(simulator.base_url)
+    [first] = await client.fetch(DAY)
+    assert len(first.body) > 1_000_000
+    assert first.digest == answer_digest(200, bytes(first.body))
+    assert len(parse_calls(first.body).calls) == 3000
+    [again] = await client.fetch(DAY)
+    assert again.digest == first.digest
+    records[1500]["status"] = "SPAM"
+    simulator.set_calls(DAY, records)
+    [changed] = await client.fetch(DAY)
+    assert changed.digest != first.digest
+    assert changed.digest == answer_digest(200, bytes(changed.body))
+
+
+async def test_a_204_has_the_digest_of_its_status_alone(
+    simulator: Simulator, clickfono_client_factory: ClientFactory
+) -> None:
+    """A 204's digest is that of the status and no body, unlike any 200's."""
+    client = clickfono_client_factory(simulator.base_url)
+    [answer] = await client.fetch(DAY)
+    assert answer.digest == answer_digest(204) != answer_digest(200)
 
 
 # --------------------------------------------------------------------------- request shape

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +32,9 @@ class Answer:
     popup: str | None
     status: int
     """200 (body holds the list), 204 (no calls) or 404 (popup not found)."""
-    body: bytes = b""
+    body: bytes | bytearray = b""
+    digest: str = ""
+    """A digest of the status and body (``answer_digest``): equal answers, equal digests."""
 
     @property
     def key(self) -> str:
@@ -41,6 +44,13 @@ class Answer:
     @property
     def popup_not_found(self) -> bool:
         return self.status == 404
+
+
+def answer_digest(status: int, body: bytes | bytearray = b"") -> str:
+    """What the cycle compares to skip an unchanged answer: 32 hex characters of SHA-256."""
+    digest = hashlib.sha256(b"%d:" % status)
+    digest.update(body)
+    return digest.hexdigest()[:32]
 
 
 class _Transient(SourceUnavailable):
@@ -144,8 +154,12 @@ class ClickfonoClient:
         where = f"popup {popup}" if popup else "all popups"
         try:
             # httpx's read timeout is per chunk; this bounds the whole exchange.
-            async with asyncio.timeout(self.timeout):
-                response = await self._http.get(self.url, params=params)
+            async with (
+                asyncio.timeout(self.timeout),
+                self._http.stream("GET", self.url, params=params) as response,
+            ):
+                status = response.status_code
+                body, digest = await _read_body(response) if status == 200 else (b"", "")
         except TimeoutError:
             raise _Transient(
                 f"Clickfono at {self.where} timed out after {self.timeout:g}s ({where})"
@@ -160,11 +174,10 @@ class ClickfonoClient:
             if cause.startswith("TLS certificate"):
                 raise SourceUnavailable(message) from None  # retrying will not fix it
             raise _Transient(message) from None
-        status = response.status_code
         if status == 200:
-            return Answer(day, popup, 200, response.content)
+            return Answer(day, popup, 200, body, digest)
         if status == 204:
-            return Answer(day, popup, 204)
+            return Answer(day, popup, 204, digest=answer_digest(204))
         if status in (401, 403):
             raise SourceUnauthorized(f"Clickfono rejected the token (HTTP {status})")
         if status == 404 and popup:
@@ -176,3 +189,19 @@ class ClickfonoClient:
         if status == 429 or status >= 500:
             raise _Transient(f"Clickfono answered HTTP {status} ({where})")
         raise SourceUnavailable(f"Clickfono answered unexpected HTTP {status} ({where})")
+
+
+async def _read_body(response: httpx.Response) -> tuple[bytearray, str]:
+    """The body in one growing buffer, and its digest, hashed chunk by chunk as it arrives.
+
+    ``response.content`` would hold the chunks and their join at once: twice a 40 MB
+    body at the peak. Hashing each chunk while the next one is on its way takes the
+    digest (~25 ms at 100k calls) off the cycle. msgspec and pydantic read a bytearray
+    as they read bytes, and the records are views of it: it is never copied.
+    """
+    digest = hashlib.sha256(b"200:")  # as answer_digest(200, body)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        digest.update(chunk)
+        body += chunk
+    return body, digest.hexdigest()[:32]
