@@ -57,14 +57,6 @@ UNPOSTED_RETRY_SECONDS = 15.0
 """A due reminder whose alert is not in Slack yet is looked at again after this."""
 
 
-def enabled(settings: Settings) -> bool:
-    """The callback loop runs when Socket Mode is configured (an app token with a bot token)."""
-    return bool(
-        settings.slack_app_token.get_secret_value().strip()
-        and settings.slack_bot_token.get_secret_value().strip()
-    )
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -10,13 +10,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from notifier import callbacks
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller, polled_dates
-from notifier.daemon import Daemon, replica_id
 from notifier.daily import DailySummaries
-from notifier.delivery import DeliveryReport, DeliveryWorker, SinkWatch
+from notifier.delivery import DeliveryReport, DeliveryWorker, SinkWatch, replica_id
 from notifier.errors import LeaseLost, NotifierError, SourceError, StoreError
 from notifier.logs import get_logger
 from notifier.sinks import build_sinks, sink_filters, sink_names
@@ -78,9 +76,11 @@ async def once(settings: Settings, *, sinks: Sequence[Sink] | None = None) -> in
     """One cycle, then one delivery attempt for every due event. Exit 1 on any failure."""
     async with open_app(settings, sinks=sinks) as app:
         error: NotifierError | None = None
-        if callbacks.enabled(settings):
+        if settings.callbacks_enabled:
             # The callback bookkeeping rides the outbox in once as in run (no listener:
             # clicks need a running `run`).
+            from notifier import callbacks
+
             book = callbacks.CallbackLoop(settings, app.store, sink_filters(settings, app.sinks))
             app.sinks.append(callbacks.CallbackBook(book))
         poller = Poller(settings, app.client, app.store, sink_filters(settings, app.sinks))
@@ -141,6 +141,8 @@ async def run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from notifier.daemon import Daemon  # the health server, metrics and Socket Mode
+
     async with open_app(settings) as app:
         daemon = Daemon(settings, app.store, app.client, app.sinks)
         await daemon.run(stop)
@@ -178,7 +180,9 @@ async def check(settings: Settings) -> int:
             except Exception as exc:  # a probe failing in an unexpected way is still a row
                 log.error("check_probe_crashed", sink=sink.name, exc_info=exc)
                 rows.append((f"sink {sink.name}", False, f"{type(exc).__name__}"))
-        if callbacks.enabled(settings):  # Socket Mode: the app token opens connections
+        if settings.callbacks_enabled:  # Socket Mode: the app token opens connections
+            from notifier import callbacks
+
             ok, detail = await callbacks.check_app_token(settings)
             rows.append(("slack socket", ok, detail))
         if not app.sinks:

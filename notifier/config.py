@@ -477,6 +477,14 @@ class Settings(BaseSettings):
 
     # Typed views, computed once.
 
+    @property
+    def callbacks_enabled(self) -> bool:
+        """The callback loop runs when Socket Mode is configured: an app token and a bot token."""
+        return bool(
+            self.slack_app_token.get_secret_value().strip()
+            and self.slack_bot_token.get_secret_value().strip()
+        )
+
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.notifier_timezone)

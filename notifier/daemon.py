@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from notifier import metrics
 from notifier.callbacks import CallbackBook, CallbackLoop
-from notifier.callbacks import enabled as callbacks_enabled
 from notifier.clickfono.client import ClickfonoClient
 from notifier.config import Settings
 from notifier.cycle import Poller
 from notifier.daily import DailySummaries
-from notifier.delivery import DeliveryWorker, SinkWatch
+from notifier.delivery import DeliveryWorker, SinkWatch, replica_id
 from notifier.errors import LeaseLost, SourceError, SourceUnauthorized, StoreError
 from notifier.health import Health, serve_health
 from notifier.logs import get_logger
@@ -61,10 +57,6 @@ async def poll(
             await asyncio.wait_for(stop.wait(), wait)
 
 
-def replica_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
 class Daemon:
     """``clickfono-notifier run``: one replica. Several may share one Redis."""
 
@@ -87,7 +79,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self.callbacks: CallbackLoop | None = None
         """The Slack callback loop, with Socket Mode configured (every replica listens)."""
-        if callbacks_enabled(settings):
+        if settings.callbacks_enabled:
             self.callbacks = CallbackLoop(
                 settings, store, sink_filters(settings, self.sinks), on_queued=self._wake.set
             )
@@ -108,6 +100,7 @@ class Daemon:
                 visibility_timeout=settings.notifier_claim_timeout,
                 replica=self.holder,
                 watch=watch,
+                count=metrics.count_deliveries,
             )
             for sink in self.sinks
         ]

@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from notifier import events as ev
-from notifier import metrics
 from notifier.clickfono.client import ClickfonoClient
 from notifier.clickfono.models import Call, parse_calls
 from notifier.config import EventFilter, Settings
@@ -219,6 +218,8 @@ class DailySummaries:
         """Set ``clickfono_calls_today`` and ``clickfono_open_callbacks`` after a cycle.
 
         Every popup with calls today gets an open-callbacks series, 0 when none is open."""
+        from notifier import metrics  # only `run` serves metrics: `once` never loads them
+
         counts: dict[tuple[str, str], int] = {}
         popups: dict[str, int] = {}
         for (popup, name, status), n in calls_today.items():

@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,6 @@ from datetime import UTC, datetime
 import stamina
 
 from notifier import events as ev
-from notifier import metrics
 from notifier.config import EventFilter
 from notifier.errors import SinkError, StoreError
 from notifier.events import Event, format_timestamp
@@ -30,6 +30,11 @@ from notifier.sinks.base import IncrementalSink, OnOutcome, Sink
 from notifier.store import QueuedEvent, Store
 
 log = get_logger("notifier.delivery")
+
+
+def replica_id() -> str:
+    """This process, for leases and the outbox's owner tags: host, pid and a random tag."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +177,9 @@ class DeliveryWorker:
         batch_size: int | None = None,
         replica: str = "",
         watch: SinkWatch | None = None,
+        count: Callable[[str, str, int], None] | None = None,
     ) -> None:
+        """``count(sink, result, n)`` is told each batch's outcome (the daemon's metrics)."""
         self.store = store
         self.sink = sink
         self.retry_schedule = tuple(retry_schedule)
@@ -183,6 +190,7 @@ class DeliveryWorker:
         # Smaller batches let replicas share a burst; the owner tag names the replica.
         self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
         self.watch = watch
+        self.count = count
 
     async def deliver_batch(self, skip: set[str] | None = None) -> DeliveryReport:
         """Take up to one batch of due events and try each once.
@@ -341,13 +349,14 @@ class DeliveryWorker:
         report = DeliveryReport(len(taken), len(delivered), len(failures) - len(dead), len(dead))
         if delivered:
             log.info("delivered", sink=self.sink.name, count=len(delivered))
-        for result, count in (
-            ("delivered", report.delivered),
-            ("retrying", report.retrying),
-            ("dead_letter", report.dead),
-        ):
-            if count:
-                metrics.DELIVERIES.labels(self.sink.name, result).inc(count)
+        if self.count is not None:
+            for result, n in (
+                ("delivered", report.delivered),
+                ("retrying", report.retrying),
+                ("dead_letter", report.dead),
+            ):
+                if n:
+                    self.count(self.sink.name, result, n)
         return report
 
     async def _keep_hidden(self, ids: list[str], owner: str, hold: _Hold, acked: set[str]) -> None:

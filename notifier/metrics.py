@@ -73,6 +73,8 @@ DELIVERIES = Counter(
     "another attempt is scheduled), dead_letter (failed for the last time).",
     ["sink", "result"],
 )
+
+
 OUTBOX_PENDING = Gauge(
     "clickfono_outbox_pending",
     "Events waiting in a sink's outbox, retries included (read from Redis: the same on "
@@ -199,6 +201,11 @@ def record_open_callbacks(counts: Mapping[str, int]) -> None:
     for popup, count in counts.items():
         values[(popup if popup in kept else OTHER,)] += count
     _replace(OPEN_CALLBACKS, "open_callbacks", values)
+
+
+def count_deliveries(sink: str, result: str, count: int) -> None:
+    """``count`` delivery attempts of ``sink`` ended in ``result`` (a DeliveryWorker's hook)."""
+    DELIVERIES.labels(sink, result).inc(count)
 
 
 def record_queue_depths(depths: Mapping[str, tuple[int, int]]) -> None:

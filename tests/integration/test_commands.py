@@ -245,6 +245,28 @@ def test_once_exits_0_when_every_delivery_succeeded(
     ]
 
 
+def test_once_loads_no_library_of_a_feature_it_does_not_use(
+    simulator: Simulator, redis_url: str, webhook_receiver: WebhookReceiver
+) -> None:
+    """A webhook-only `once` never imports Prometheus, the Slack SDK, aiohttp, structlog,
+    the daemon or the callback loop: a CronJob pays only for what it uses."""
+    simulator.set_calls(today(), [make_record(uuid="c1", status="En cola")])
+    env = base_env(simulator, redis_url, **webhook_env(webhook_receiver))
+    done = notifier("once", env=env | {"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    # importlib.import_module (the sink registry) bypasses -X importtime's report, but
+    # the webhook sink's own imports show that late imports are seen.
+    assert {"notifier.cycle", "notifier.delivery", "standardwebhooks"} <= imported
+    unused = ("prometheus_client", "slack_sdk", "aiohttp", "structlog", "apprise", "aiosmtplib")
+    ours = ("notifier.daemon", "notifier.metrics", "notifier.callbacks", "notifier.socket_mode")
+    assert sorted(m for m in imported if m.split(".")[0] in unused or m in ours) == []
+
+
 @pytest.mark.parametrize("command", ["once", "check"])
 @pytest.mark.parametrize(
     ("variable", "value"),
