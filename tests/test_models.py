@@ -493,6 +493,31 @@ def test_bad_records_are_skipped_one_by_one_in_any_selection() -> None:
     assert split.validate([]) == ParsedCalls((), ())
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"  \n", id="blank"),
+        pytest.param(b"[]", id="empty-list"),
+        pytest.param(b'{"uuid": "x"}', id="object"),
+        pytest.param(b"[1, 2", id="truncated"),
+        pytest.param(b"\xef\xbb\xbf[]", id="bom"),
+        pytest.param(VENDOR_EXAMPLE_AS_PUBLISHED, id="vendor-example"),
+        pytest.param(body(EXAMPLE_CONNECTED, BROKEN, "text", EXAMPLE_NOT_CONNECTED), id="mixed"),
+    ],
+)
+def test_a_body_read_into_a_bytearray_parses_exactly_as_bytes(raw: bytes) -> None:
+    """The client reads a body into a bytearray: the calls, rejections and errors are
+    those of the same bytes."""
+
+    def outcome(data: bytes | bytearray) -> ParsedCalls | str:
+        try:
+            return parse_calls(data)
+        except SourceMalformed as exc:
+            return str(exc)
+
+    assert outcome(bytearray(raw)) == outcome(raw)
+
+
 def test_the_vendor_example_fails_splitting_with_the_same_message() -> None:
     """split_calls (the cycle's first step) rejects the API page's example as parse_calls does."""
     with pytest.raises(SourceMalformed) as split_error:
