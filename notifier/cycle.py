@@ -238,7 +238,7 @@ class Poller:
             day_marks[plan.answer.key] = AnswerMark(
                 plan.digest, deadline, plan.count, cycle_id, counting.counts
             )
-            day_indexes[plan.answer.key] = CallIndex.encode(plan.lines, waits)
+            day_indexes[plan.answer.key] = CallIndex.encode(plan.fingerprints, waits)
         timings["diff"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -443,7 +443,7 @@ class _Plan:
     digest: str
     calls: Sequence[Call]
     """The calls to load and diff."""
-    lines: Sequence[str]
+    fingerprints: Sequence[bytes]
     """The fingerprints of the answer's valid records, for the stored index."""
     selected: range
     """Positions in ``calls`` of the calls to diff: all of them."""
@@ -455,9 +455,9 @@ class _Plan:
     rejected: tuple[RejectedRecord, ...]
 
     @property
-    def seen(self) -> AbstractSet[str]:
+    def seen(self) -> AbstractSet[bytes]:
         """The fingerprints as a set, for the next cycle's index (kept in memory)."""
-        return frozenset(self.lines)
+        return frozenset(self.fingerprints)
 
     @classmethod
     def make(
@@ -472,15 +472,15 @@ class _Plan:
     ) -> _Plan:
         """Raises SourceMalformed when a record to validate is not UTF-8."""
         total = len(records)
-        lines = records.fingerprints()
+        fingerprints = records.fingerprints()
         chosen: Sequence[int]
-        if index is None or lines is None:
+        if index is None or fingerprints is None:
             chosen = range(total)  # a baseline, or a body without raw records: all of it
         else:
-            # Positions of the lines not in the index, in C. No dict or set of this
-            # cycle's lines: at 100k calls either costs as much time, and 5 MB more at
-            # the cycle's peak.
-            known = map(index.lines.__contains__, lines)
+            # Positions of the fingerprints not in the index, in C. No dict or set of
+            # this cycle's: at 100k calls either costs as much time, and megabytes more
+            # at the cycle's peak.
+            known = map(index.fingerprints.__contains__, fingerprints)
             chosen = list(compress(count(), map(operator.not_, known)))
         waits = dict(index.waits) if index is not None else {}
         due = index.due(alert_after, now_ts) if index is not None else set()
@@ -499,11 +499,11 @@ class _Plan:
             calls = [
                 c for i, c in zip(valid, calls, strict=True) if i not in extra or c.uuid in due
             ]
-        kept: Sequence[str] = lines or []
-        if parsed.rejected and lines is not None:
+        kept: Sequence[bytes] = fingerprints or []
+        if parsed.rejected and fingerprints is not None:
             # Not in the index, so that they are validated and reported again next cycle.
-            refused = {lines[r.index] for r in parsed.rejected}
-            kept = [line for line in lines if line not in refused]
+            refused = {fingerprints[r.index] for r in parsed.rejected}
+            kept = [f for f in fingerprints if f not in refused]
         return cls(
             day,
             answer,
@@ -542,11 +542,14 @@ def _decode_index(text: str | None, answer_key: str, cycle_id: str) -> CallIndex
     if text is None:
         return None
     try:
-        return CallIndex.decode(text)
+        index = CallIndex.decode(text)
     except ValueError as exc:
         # Every call of the answer is diffed, as if there were no index.
         log.error("call_index_corrupt", cycle=cycle_id, answer=answer_key, error=str(exc))
         return None
+    if index is None:  # an earlier version's: diffed in full once, then stored anew
+        log.info("call_index_outdated", cycle=cycle_id, answer=answer_key)
+    return index
 
 
 def _decode(text: str | None, call_uuid: str, cycle_id: str) -> Snapshot | None:

@@ -5,15 +5,15 @@ No I/O. Every rule of SPEC.md's event table lives here.
 
 from __future__ import annotations
 
+import base64
 import json
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from notifier import events as ev
-from notifier.clickfono.models import Call, CallStatus
+from notifier.clickfono.models import FINGERPRINT_SIZE, Call, CallStatus
 from notifier.events import Event, event_id, format_timestamp
 
 WAITING = frozenset({CallStatus.QUEUED.value, CallStatus.SCHEDULED.value})
@@ -247,43 +247,24 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
 
 
 # Skipping calls that cannot have changed. A busy account lists 100,000+ calls a day and
-# about 1% change between cycles; loading and diffing every snapshot cost several times
-# as much as fetching and validating the answer. Instead each answer keeps a CallIndex:
-# one fingerprint line per call holding every Call field that diff_call reads, and the
-# start of each wait whose queue alert is still pending. A call whose line is unchanged
-# since the last diff of its answer, and whose queue alert is not due, would diff to
-# nothing (no events, the same snapshot), so the cycle does not load or diff it.
+# about 1% change between cycles; validating, loading and diffing every call cost several
+# times as much as fetching the answer. Instead each answer keeps a CallIndex: the
+# fingerprint of every record it diffed (the SHA-1 of the record's raw JSON, see
+# CallRecords.fingerprints), and the start of each wait whose queue alert is still
+# pending. A byte-identical record whose queue alert is not due would diff to nothing (no
+# events, the same snapshot), so the cycle neither validates, loads nor diffs it.
 
-_FINGERPRINT_FIELDS = operator.attrgetter(
-    "uuid",
-    "status",
-    "retry",
-    "enqueued",
-    "duration_company",
-    "duration_customer",
-    "call_at_text",
-)
-_LINE = "\t".join(["%s"] * 7)
-_INDEX_VERSION = 1
-
-
-def fingerprints(calls: Sequence[Call]) -> list[str]:
-    """One line per call with every field the rules read (``call_at`` included).
-
-    Equal lines mean equal diffs: the uuid may hold any character, but every other field
-    is an int, bool or None, or a status or ``call_at`` text that cannot hold a tab, so
-    the fields of a line are read back unambiguously from the right.
-    """
-    # map/attrgetter/%-formatting run in C: about a third of a comprehension's cost.
-    return list(map(_LINE.__mod__, map(_FINGERPRINT_FIELDS, calls)))
+_INDEX_VERSION = 2
+"""Version 1 stored hex fingerprints, one per line. Version 2 stores them packed (20 bytes
+each, base64): a quarter of the Redis memory, and a third less memory in the cycle."""
 
 
 @dataclass(frozen=True, slots=True)
 class CallIndex:
-    """What the last diff of one answer saw (see ``fingerprints``)."""
+    """What the last diff of one answer saw."""
 
-    lines: AbstractSet[str]
-    """The fingerprint line of every call in the answer."""
+    fingerprints: AbstractSet[bytes]
+    """The fingerprint of every valid record in the answer."""
     waits: Mapping[str, float]
     """Call uuid -> start of its wait, for waits whose queue alert has not fired."""
 
@@ -294,37 +275,45 @@ class CallIndex:
         return {u for u, since in self.waits.items() if since + queue_alert_seconds <= now}
 
     @staticmethod
-    def encode(lines: Sequence[str], waits: Mapping[str, float]) -> str:
-        """The stored form: a JSON header line, then the fingerprint lines.
+    def encode(fingerprints: Sequence[bytes], waits: Mapping[str, float]) -> str:
+        """The stored form: a JSON header line, then the fingerprints packed in base64.
 
         Waits are grouped by their start: calls seen waiting in one cycle share it, so
         a handful of floats is written rather than one per waiting call."""
         groups: dict[float, list[str]] = {}
         for uuid, since in waits.items():
             groups.setdefault(since, []).append(uuid)
-        # JSON escapes newlines, so the header is one line. One join: no second copy of
-        # megabytes to put the header in front.
+        packed = b"".join(fingerprints)
+        if len(packed) != FINGERPRINT_SIZE * len(fingerprints):
+            raise ValueError(f"a fingerprint is not {FINGERPRINT_SIZE} bytes")
+        # JSON escapes newlines, so the header is one line.
         header = _ENCODER.encode({"v": _INDEX_VERSION, "waits": list(groups.items())})
-        text = "\n".join([header, *lines])
-        if text.count("\n") != len(lines):
-            # A uuid holding a newline would split into two lines, one of which could
-            # pass for another call's: leave such calls out, so they are always diffed.
-            text = "\n".join([header, *(line for line in lines if "\n" not in line)])
-        return text
+        return header + "\n" + base64.b64encode(packed).decode("ascii")
 
     @classmethod
-    def decode(cls, text: str | bytes) -> CallIndex:
-        """Raise ValueError when ``text`` is not an index this version wrote."""
+    def decode(cls, text: str | bytes) -> CallIndex | None:
+        """None for an index an earlier version wrote (every call of its answer is diffed
+        once, and the index rewritten). Raise ValueError when ``text`` is no index."""
         if isinstance(text, bytes):
             text = text.decode()
         header, _, body = text.partition("\n")
         try:
             head = json.loads(header)
+            if head["v"] < _INDEX_VERSION:
+                return None
             if head["v"] != _INDEX_VERSION:
-                raise ValueError("unknown index format")
+                raise ValueError(f"unknown index version {head['v']!r}")
             waits: dict[str, float] = {}
             for since, uuids in head["waits"]:
                 waits.update(dict.fromkeys(map(str, uuids), float(since)))
-        except (ValueError, TypeError, KeyError) as exc:
+            packed = base64.b64decode(body, validate=True)
+        except (ValueError, TypeError, KeyError) as exc:  # binascii.Error is a ValueError
             raise ValueError(f"corrupt call index: {exc}") from None
-        return cls(frozenset(body.split("\n")) if body else frozenset(), waits)
+        size, total = FINGERPRINT_SIZE, len(packed)
+        if total % size:
+            raise ValueError(f"corrupt call index: {total} bytes of {size}-byte fingerprints")
+        # Sliced in C: no Python loop over 100k fingerprints.
+        pieces = map(
+            packed.__getitem__, map(slice, range(0, total, size), range(size, total + size, size))
+        )
+        return cls(frozenset(pieces), waits)

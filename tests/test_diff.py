@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from notifier.clickfono.models import Call
 from notifier.diff import (
     ALERTED_OUTSIDE_HOURS,
     ALERTED_QUEUED,
+    CallIndex,
     DiffContext,
     Snapshot,
     diff_call,
@@ -271,3 +273,62 @@ def test_a_finished_wait_is_remembered_as_the_calls_longest() -> None:
     done = diff_call(again.snapshot, make_call("Conectada"), ctx(now=NOW + timedelta(minutes=23)))
     assert done.snapshot is not None and done.snapshot.longest_wait == 1200
     assert Snapshot.decode(done.snapshot.encode()) == done.snapshot
+
+
+# --------------------------------------------------------------------------- call index
+
+PRINTS = [bytes([n]) * 20 for n in range(5)]
+
+
+def test_call_index_round_trips_fingerprints_and_waits() -> None:
+    """An encoded index decodes to the same fingerprints and pending waits."""
+    waits = {"c1": 1700000000.5, "c2": 1700000000.5, "c3": 1700000090.0}
+    index = CallIndex.decode(CallIndex.encode(PRINTS, waits))
+    assert index is not None
+    assert index.fingerprints == frozenset(PRINTS)
+    assert index.waits == waits
+
+
+def test_an_empty_call_index_round_trips() -> None:
+    """An answer with no valid record stores an index with no fingerprint."""
+    assert CallIndex.decode(CallIndex.encode([], {})) == CallIndex(frozenset(), {})
+
+
+def test_call_index_packs_fingerprints_in_base64_after_a_json_header() -> None:
+    """The stored form is one JSON header line, then 20 bytes per fingerprint in base64:
+    about 27 characters a call (a version-1 line took 41)."""
+    text = CallIndex.encode(PRINTS, {})
+    header, packed = text.split("\n")
+    assert header == '{"v":2,"waits":[]}'
+    assert len(packed) == len(base64.b64encode(b"".join(PRINTS)))
+
+
+def test_an_index_of_an_earlier_version_is_not_read() -> None:
+    """A version-1 index (hex lines) decodes to None: its calls are all diffed once."""
+    v1 = '{"v":1,"waits":[]}\n' + "\n".join(p.hex() for p in PRINTS)
+    assert CallIndex.decode(v1) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("not json\nAAAA", id="header"),
+        pytest.param('{"v":3,"waits":[]}\n', id="newer-version"),
+        pytest.param('{"v":"2","waits":[]}\n', id="version-text"),
+        pytest.param('{"waits":[]}\n', id="no-version"),
+        pytest.param('{"v":2,"waits":[[1,2,3]]}\n', id="waits"),
+        pytest.param('{"v":2,"waits":[]}\nnot base64!', id="not-base64"),
+        pytest.param('{"v":2,"waits":[]}\n' + base64.b64encode(b"x" * 21).decode(), id="short"),
+    ],
+)
+def test_a_corrupt_call_index_is_rejected(text: str) -> None:
+    """Anything but an index this version wrote raises ValueError (logged; all calls diffed)."""
+    with pytest.raises(ValueError, match="corrupt call index"):
+        CallIndex.decode(text)
+
+
+def test_a_fingerprint_of_another_size_is_refused_when_encoding() -> None:
+    """Packing needs fixed-size fingerprints: a wrong one fails loudly, not silently."""
+    with pytest.raises(ValueError, match="20 bytes"):
+        CallIndex.encode([b"short"], {})

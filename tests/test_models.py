@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from notifier.clickfono.models import Call, CallStatus, ParsedCalls, parse_calls, split_calls
+from notifier.clickfono.models import (
+    FINGERPRINT_SIZE,
+    Call,
+    CallStatus,
+    ParsedCalls,
+    parse_calls,
+    split_calls,
+)
 from notifier.clickfono.simulator import VENDOR_EXAMPLE_BODY
 from notifier.errors import SourceMalformed
 
@@ -567,14 +574,14 @@ def test_fingerprints_change_with_any_byte_of_a_record() -> None:
     after = split_calls(
         body(EXAMPLE_CONNECTED, {**EXAMPLE_NOT_CONNECTED, "retry": "4"}, EXAMPLE_CONNECTED)
     )
-    lines_before, lines_after = before.fingerprints(), after.fingerprints()
-    assert lines_before is not None and lines_after is not None
-    assert lines_before[0] == lines_before[2] == lines_after[0]
-    assert lines_before[1] != lines_after[1]
-    assert all(len(line) == 40 and "\n" not in line for line in lines_before)
+    prints_before, prints_after = before.fingerprints(), after.fingerprints()
+    assert prints_before is not None and prints_after is not None
+    assert prints_before[0] == prints_before[2] == prints_after[0]
+    assert prints_before[1] != prints_after[1]
+    assert all(len(f) == FINGERPRINT_SIZE for f in prints_before)
     # The stored format: the SHA-1 of the record's bytes as sent (indexes in Redis hold it).
     raw = json.dumps(EXAMPLE_NOT_CONNECTED, ensure_ascii=False).encode()
-    assert lines_before[1] == hashlib.sha1(raw, usedforsecurity=False).hexdigest()
+    assert prints_before[1] == hashlib.sha1(raw, usedforsecurity=False).digest()
 
 
 def test_may_hold_finds_every_record_that_can_have_a_uuid() -> None:

@@ -201,10 +201,14 @@ _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _EMPTY_SHA1 = hashlib.sha1(usedforsecurity=False)
 
 
-def _fingerprint(raw: msgspec.Raw) -> str:
+FINGERPRINT_SIZE = _EMPTY_SHA1.digest_size
+"""Bytes in a record's fingerprint (``CallRecords.fingerprints``)."""
+
+
+def _fingerprint(raw: msgspec.Raw) -> bytes:
     digest = _EMPTY_SHA1.copy()
     digest.update(raw)
-    return digest.hexdigest()
+    return digest.digest()
 
 
 class _Uuid(msgspec.Struct):
@@ -256,8 +260,8 @@ class CallRecords:
     def __len__(self) -> int:
         return len(self.raw if self.raw is not None else self.decoded or ())
 
-    def fingerprints(self) -> list[str] | None:
-        """Per record, the SHA-1 of its raw JSON in hex; None when there is no raw JSON.
+    def fingerprints(self) -> list[bytes] | None:
+        """Per record, the SHA-1 of its raw JSON (20 bytes); None when there is no raw JSON.
 
         Equal fingerprints mean byte-identical records, which validate to equal calls (or
         are rejected alike): a record seen and validated before need not be again. Hashing

@@ -3,6 +3,7 @@ raises stays what validating every record gave."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime
 
@@ -68,3 +69,31 @@ async def test_a_bad_record_is_reported_every_cycle_until_it_is_fixed(
     assert (third.calls_seen, third.records_rejected) == (2, 0)
     assert validated[-1] == 1
     assert sorted(e.type for e in third.events) == ["call.created", "call.spam"]
+
+
+async def test_an_index_an_earlier_version_stored_is_replaced_after_one_full_diff(
+    simulator: Simulator,
+    deployment: Deployment,
+    clock: Clock,
+    validated: list[int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After an upgrade the version-1 index (hex lines) is not read: the first cycle
+    validates and diffs every call, raises nothing for unchanged calls and logs no error;
+    the next cycle reads the index it stored."""
+    simulator.set_calls(clock.today, [record(f"c{i}", "En cola", TEN_AM) for i in range(20)])
+    await deployment.cycle()
+    key = deployment.store.keys.index(clock.today, "*")
+    await deployment.store.redis.set(key, '{"v":1,"waits":[]}\n' + "ab" * 20)
+    simulator.set_status("c3", "SPAM")
+    clock.advance(seconds=30)
+    upgraded = await deployment.cycle()
+    assert validated == [20, 20]
+    assert {e.call_uuid for e in upgraded.events} == {"c3"}
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    assert [r["level"] for r in logged if r["event"] == "call_index_outdated"] == ["info"]
+    assert not [r for r in logged if r["level"] == "error"]
+    simulator.set_status("c4", "SPAM")
+    clock.advance(seconds=30)
+    await deployment.cycle()
+    assert validated == [20, 20, 1]
