@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import operator
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from itertools import compress, count
 
 from notifier import events as ev
 from notifier import tally as tallies
 from notifier.clickfono.client import Answer, ClickfonoClient
 from notifier.clickfono.models import Call, CallRecords, RejectedRecord, split_calls
 from notifier.config import EventFilter, Settings
-from notifier.diff import CallIndex, DiffContext, Snapshot, diff_call
+from notifier.diff import REJECTED, CallIndex, DiffContext, Snapshot, diff_call
 from notifier.errors import SourceError, SourceUnauthorized
 from notifier.events import Event, event_id
 from notifier.logs import get_logger
@@ -238,7 +235,7 @@ class Poller:
             day_marks[plan.answer.key] = AnswerMark(
                 plan.digest, deadline, plan.count, cycle_id, counting.counts
             )
-            day_indexes[plan.answer.key] = CallIndex.encode(plan.fingerprints, waits)
+            day_indexes[plan.answer.key] = CallIndex.encode(plan.packed, waits)
         timings["diff"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -257,7 +254,7 @@ class Poller:
         timings["commit"] = time.perf_counter() - started
         retained = {k: v for k, v in self._indexes.items() if k[0] in day_keys}
         for plan in plans:
-            retained[plan.day, plan.answer.key] = (cycle_id, CallIndex(plan.seen, plan.waits))
+            retained[plan.day, plan.answer.key] = (cycle_id, CallIndex(plan.packed, plan.waits))
         self._indexes = retained
         return CycleReport(
             cycle_id=cycle_id,
@@ -434,8 +431,8 @@ class _Plan:
     A record's fingerprint is the hash of its raw JSON (``CallRecords.fingerprints``).
     A record whose fingerprint is in the answer's index was validated and diffed as it
     is now, and would diff to nothing unless its queue alert is due: it is not even
-    validated. Invalid records never enter the index, so they are validated (and
-    reported) every cycle, as before.
+    validated. An invalid record is indexed as ``REJECTED``, which matches nothing, so
+    it is validated (and reported) every cycle, as before.
     """
 
     day: str
@@ -443,8 +440,8 @@ class _Plan:
     digest: str
     calls: Sequence[Call]
     """The calls to load and diff."""
-    fingerprints: Sequence[bytes]
-    """The fingerprints of the answer's valid records, for the stored index."""
+    packed: bytes
+    """The fingerprints of the answer's records, packed in order: the new index's."""
     selected: range
     """Positions in ``calls`` of the calls to diff: all of them."""
     waits: dict[str, float]
@@ -453,11 +450,6 @@ class _Plan:
     count: int
     """The answer's valid records."""
     rejected: tuple[RejectedRecord, ...]
-
-    @property
-    def seen(self) -> AbstractSet[bytes]:
-        """The fingerprints as a set, for the next cycle's index (kept in memory)."""
-        return frozenset(self.fingerprints)
 
     @classmethod
     def make(
@@ -477,11 +469,7 @@ class _Plan:
         if index is None or fingerprints is None:
             chosen = range(total)  # a baseline, or a body without raw records: all of it
         else:
-            # Positions of the fingerprints not in the index, in C. No dict or set of
-            # this cycle's: at 100k calls either costs as much time, and megabytes more
-            # at the cycle's peak.
-            known = map(index.fingerprints.__contains__, fingerprints)
-            chosen = list(compress(count(), map(operator.not_, known)))
+            chosen = index.unseen(fingerprints)
         waits = dict(index.waits) if index is not None else {}
         due = index.due(alert_after, now_ts) if index is not None else set()
         extra: set[int] = set()
@@ -499,17 +487,17 @@ class _Plan:
             calls = [
                 c for i, c in zip(valid, calls, strict=True) if i not in extra or c.uuid in due
             ]
-        kept: Sequence[bytes] = fingerprints or []
-        if parsed.rejected and fingerprints is not None:
-            # Not in the index, so that they are validated and reported again next cycle.
-            refused = {fingerprints[r.index] for r in parsed.rejected}
-            kept = [f for f in fingerprints if f not in refused]
+        packed = b""
+        if fingerprints is not None:
+            for record in parsed.rejected:  # validated and reported again next cycle
+                fingerprints[record.index] = REJECTED
+            packed = b"".join(fingerprints)
         return cls(
             day,
             answer,
             digest,
             calls,
-            kept,
+            packed,
             range(len(calls)),
             waits,
             total - len(parsed.rejected),

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.clickfono.models import Call
 from notifier.diff import (
     ALERTED_OUTSIDE_HOURS,
     ALERTED_QUEUED,
+    REJECTED,
     CallIndex,
     DiffContext,
     Snapshot,
@@ -277,30 +280,33 @@ def test_a_finished_wait_is_remembered_as_the_calls_longest() -> None:
 
 # --------------------------------------------------------------------------- call index
 
-PRINTS = [bytes([n]) * 20 for n in range(5)]
+PRINTS = [bytes([n]) * 20 for n in range(1, 6)]
+
+
+def fp(n: int) -> bytes:
+    """A fingerprint-sized value of its own for each ``n``."""
+    return n.to_bytes(20, "big")
 
 
 def test_call_index_round_trips_fingerprints_and_waits() -> None:
-    """An encoded index decodes to the same fingerprints and pending waits."""
+    """An encoded index decodes to the same packed fingerprints and pending waits."""
     waits = {"c1": 1700000000.5, "c2": 1700000000.5, "c3": 1700000090.0}
-    index = CallIndex.decode(CallIndex.encode(PRINTS, waits))
-    assert index is not None
-    assert index.fingerprints == frozenset(PRINTS)
-    assert index.waits == waits
+    index = CallIndex.decode(CallIndex.encode(b"".join(PRINTS), waits))
+    assert index == CallIndex(b"".join(PRINTS), waits)
 
 
 def test_an_empty_call_index_round_trips() -> None:
     """An answer with no valid record stores an index with no fingerprint."""
-    assert CallIndex.decode(CallIndex.encode([], {})) == CallIndex(frozenset(), {})
+    assert CallIndex.decode(CallIndex.encode(b"", {})) == CallIndex(b"", {})
 
 
 def test_call_index_packs_fingerprints_in_base64_after_a_json_header() -> None:
     """The stored form is one JSON header line, then 20 bytes per fingerprint in base64:
     about 27 characters a call (a version-1 line took 41)."""
-    text = CallIndex.encode(PRINTS, {})
+    text = CallIndex.encode(b"".join(PRINTS), {})
     header, packed = text.split("\n")
     assert header == '{"v":2,"waits":[]}'
-    assert len(packed) == len(base64.b64encode(b"".join(PRINTS)))
+    assert base64.b64decode(packed) == b"".join(PRINTS)
 
 
 def test_an_index_of_an_earlier_version_is_not_read() -> None:
@@ -328,7 +334,74 @@ def test_a_corrupt_call_index_is_rejected(text: str) -> None:
         CallIndex.decode(text)
 
 
-def test_a_fingerprint_of_another_size_is_refused_when_encoding() -> None:
+def test_fingerprints_of_another_size_are_refused_when_encoding() -> None:
     """Packing needs fixed-size fingerprints: a wrong one fails loudly, not silently."""
     with pytest.raises(ValueError, match="20 bytes"):
-        CallIndex.encode([b"short"], {})
+        CallIndex.encode(b"short", {})
+
+
+OLD = list(range(1, 201))  # the answer last cycle: 200 calls, fingerprints 1..200
+
+
+@pytest.mark.parametrize(
+    ("now", "unseen"),
+    [
+        pytest.param(OLD, [], id="unchanged"),
+        pytest.param([*OLD[:10], 1010, *OLD[11:150], 1150, *OLD[151:]], [10, 150], id="changed"),
+        pytest.param([*OLD, 1201, 1202], [200, 201], id="added-at-the-end"),
+        pytest.param([1301, *OLD[:50], 1050, *OLD[51:]], [0, 51], id="added-at-the-start"),
+        pytest.param(OLD[::-1], [], id="reversed"),
+        pytest.param([1401, *OLD[100:], 1402, *OLD[:100]], [0, 101], id="moved"),
+        pytest.param(OLD[1:], [], id="one-left"),
+        pytest.param([n + 1000 for n in OLD], list(range(200)), id="all-changed"),
+        pytest.param([*OLD[:100], *(n + 1000 for n in OLD[100:])], list(range(100, 200)),
+                     id="half-changed"),
+        pytest.param([], [], id="empty-now"),
+    ],
+)  # fmt: skip
+def test_unseen_gives_exactly_the_records_not_seen_before(
+    now: list[int], unseen: list[int]
+) -> None:
+    """Whether the answer kept its order (compared in place) or not (looked up in a set),
+    the positions returned are those of the fingerprints the index does not hold."""
+    index = CallIndex(b"".join(map(fp, OLD)), {})
+    assert index.unseen([fp(n) for n in now]) == unseen
+
+
+def test_a_rejected_record_is_unseen_every_cycle() -> None:
+    """An invalid record is indexed as REJECTED, so it is validated and reported again."""
+    stored = [fp(n) for n in OLD]
+    stored[5] = REJECTED
+    index = CallIndex(b"".join(stored), {})
+    assert index.unseen([fp(n) for n in OLD]) == [5]
+    assert index.unseen([fp(n) for n in reversed(OLD)]) == [194]  # the set decides
+
+
+@given(
+    old=st.lists(st.integers(0, 60), max_size=40),
+    edits=st.lists(st.tuples(st.sampled_from("ciam"), st.integers(0, 60)), max_size=12),
+)
+def test_unseen_is_exactly_the_records_the_index_did_not_see(
+    old: list[int], edits: list[tuple[str, int]]
+) -> None:
+    """Whatever was changed, inserted, moved or removed, the records returned are exactly
+    those whose fingerprint the index does not hold; only a record listed twice (never
+    two calls: uuids differ) may be returned as well."""
+    now = list(old)
+    for op, n in edits:
+        at = n % (len(now) + 1)
+        if op == "c" and now:
+            now[at % len(now)] = n + 100
+        elif op == "i":
+            now.insert(at, n + 200)
+        elif op == "m" and now:
+            now.insert(at % len(now), now.pop(n % len(now)))
+        elif now:
+            del now[at % len(now)]
+    index = CallIndex(b"".join(map(fp, old)), {})
+    returned = index.unseen([fp(n) for n in now])
+    exact = [i for i, n in enumerate(now) if n not in old]
+    assert returned == sorted(set(returned))
+    assert set(exact) <= set(returned)
+    if len(set(now)) == len(now):
+        assert returned == exact
