@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import os
 import sys
@@ -17,7 +16,9 @@ from notifier.errors import ConfigError, NotifierError
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 # Commands that have closed everything they opened when they return (no server, no child
-# process): the console script ends them without tearing the interpreter down.
+# process): the console script ends them without tearing the interpreter down. A thread
+# still running then (an Apprise send past its timeout, whose event is already queued
+# for retry) is stopped with the process instead of being waited for.
 ONE_SHOT = frozenset({"once", "check", "dead-letters", "schema"})
 
 
@@ -210,6 +211,8 @@ def _fail(message: str, code: int) -> int:
 
 
 def _run_async(factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    import asyncio  # here: the console script pauses the GC only once this module loaded
+
     try:
         return asyncio.run(factory())
     except KeyboardInterrupt:
@@ -224,36 +227,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 def script() -> NoReturn:
     """The console script and ``python -m notifier``: a CronJob pays every start and exit.
 
-    The cyclic GC waits until the command's modules are imported (``_settle_heap``): the
-    ~100k objects they allocate live until exit, and collecting them as they arrive costs
-    a few tens of ms per start. A one-shot command that returns has flushed its logs and
-    closed its connections, so it exits with ``os._exit`` after flushing stdout and
-    stderr: tearing down ~600 modules and the heap would take ~150 ms more, for nothing.
+    The cyclic GC waits until the command's modules are imported (``_main``): the ~100k
+    objects they allocate live until exit, and collecting them as they arrive costs a few
+    tens of ms per start. A one-shot command that returned has flushed its logs and
+    closed its connections, so it exits with ``os._exit`` once stdout and stderr are
+    flushed: tearing down ~600 modules and the heap would take ~150 ms more, for nothing.
     """
     gc.disable()
     args = _parser().parse_args()
     code = _main(args)
-    gc.enable()
     if args.command in ONE_SHOT:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (BrokenPipeError, ValueError):  # the reader left, or a stream was closed
-            code = code or EXIT_FAILURE
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):  # closed, gone, or no stream
+                code = code or EXIT_FAILURE
         os._exit(code)
     sys.exit(code)
 
 
-def _settle_heap() -> None:
-    """Let the cyclic GC run again, leaving out everything allocated so far (see script)."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
 def _main(args: argparse.Namespace) -> int:
     try:
-        return _dispatch(args)
+        command = _prepare(args)
+        # Everything the command needs is imported: let the cyclic GC run again, leaving
+        # out what start-up allocated (the console script paused it; see script).
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
+        return command()
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except NotifierError as exc:
@@ -268,24 +269,33 @@ def _main(args: argparse.Namespace) -> int:
         from notifier.logs import redact_text
 
         return _fail(f"unexpected {type(exc).__name__}: {redact_text(str(exc))}", EXIT_FAILURE)
+    finally:
+        gc.enable()  # also after a configuration error
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _prepare(args: argparse.Namespace) -> Callable[[], int]:
+    """Import what the command needs and read its configuration; return the command."""
     # No pydantic plugin is used; skipping their discovery (every installed distribution's
     # entry points) saves ~40 ms of each start, which a CronJob's `once` pays every run.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if args.command == "schema":  # needs no configuration
         from notifier.schema import render
 
-        _settle_heap()
-        sys.stdout.write(render())
-        return EXIT_OK
+        def schema() -> int:
+            sys.stdout.write(render())
+            return EXIT_OK
+
+        return schema
     if args.command == "simulate":
         from notifier.clickfono.simulator import serve
 
-        _settle_heap()
-        serve(host=args.host, port=args.port, token=args.token, speed=args.speed, seed=args.seed)
-        return EXIT_OK
+        def simulate() -> int:
+            serve(
+                host=args.host, port=args.port, token=args.token, speed=args.speed, seed=args.seed
+            )
+            return EXIT_OK
+
+        return simulate
 
     from notifier.config import load_settings, secret_values, unknown_variables
     from notifier.logs import configure, register_secrets
@@ -294,8 +304,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from notifier.demo import run_demo
 
-        _settle_heap()
-        return _run_async(run_demo)
+        return lambda: _run_async(run_demo)
 
     # Settings first: a configuration error must not depend on anything else importing.
     for warning in unknown_variables():
@@ -313,19 +322,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     import stamina.instrumentation
 
     stamina.instrumentation.set_on_retry_hooks([])
-    _settle_heap()
     if args.command == "run":
-        return _run_async(lambda: commands.run(settings))
+        return lambda: _run_async(lambda: commands.run(settings))
     if args.command == "once":
-        return _run_async(lambda: commands.once(settings))
+        return lambda: _run_async(lambda: commands.once(settings))
     if args.command == "check":
-        return _run_async(lambda: commands.check(settings))
+        return lambda: _run_async(lambda: commands.check(settings))
     if args.command == "dead-letters":
         if args.dead_command == "list":
-            return _run_async(lambda: commands.dead_letters_list(settings))
+            return lambda: _run_async(lambda: commands.dead_letters_list(settings))
         if not args.ids and not args.all:
             raise ConfigError("dead-letters replay: name event ids or pass --all")
-        return _run_async(lambda: commands.dead_letters_replay(settings, args.ids))
+        return lambda: _run_async(lambda: commands.dead_letters_replay(settings, args.ids))
     raise AssertionError(args.command)  # pragma: no cover
 
 
