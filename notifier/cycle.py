@@ -1,9 +1,10 @@
 """One poll cycle: fetch today's answers, skip unchanged ones, diff, commit atomically.
 
 A cycle costs a constant number of Redis round trips whatever the number of calls:
-one pipelined read of meta and answer marks; when an answer changed, one pipelined HMGET
-of the changed answers' call indexes and one of the snapshots of the calls that changed
-(see ``CallIndex`` in diff.py); and one atomic commit script.
+one pipelined read of meta and answer marks; when an answer changed, one MGET of the
+changed answers' call indexes (unless this poller kept them) and one pipelined HMGET of
+the snapshots of the calls that changed (see ``CallIndex`` in diff.py); and one atomic
+commit.
 """
 
 from __future__ import annotations
@@ -336,6 +337,7 @@ class Poller:
             mark = state.answers.get(day, {}).get(answer.key)
             if (
                 mark
+                and digest  # never equal to a mark of nothing
                 and mark.digest == digest
                 and (mark.deadline is None or now_ts < mark.deadline)
                 and mark.tally is not None  # else counted once more (tally.py)

@@ -32,9 +32,9 @@ class Answer:
     popup: str | None
     status: int
     """200 (body holds the list), 204 (no calls) or 404 (popup not found)."""
-    body: bytes | bytearray = b""
-    digest: str = ""
+    digest: str
     """A digest of the status and body (``answer_digest``): equal answers, equal digests."""
+    body: bytes | bytearray = b""
 
     @property
     def key(self) -> str:
@@ -175,13 +175,13 @@ class ClickfonoClient:
                 raise SourceUnavailable(message) from None  # retrying will not fix it
             raise _Transient(message) from None
         if status == 200:
-            return Answer(day, popup, 200, body, digest)
+            return Answer(day, popup, 200, digest, body)
         if status == 204:
-            return Answer(day, popup, 204, digest=answer_digest(204))
+            return Answer(day, popup, 204, answer_digest(204))
         if status in (401, 403):
             raise SourceUnauthorized(f"Clickfono rejected the token (HTTP {status})")
         if status == 404 and popup:
-            return Answer(day, popup, 404)
+            return Answer(day, popup, 404, answer_digest(404))
         if status == 404:
             raise SourceUnavailable(
                 "Clickfono answered 404 for calls/list; check CLICKFONO_BASE_URL"
