@@ -260,8 +260,8 @@ _INDEX_VERSION = 2
 answer's order (20 bytes each, base64): a third of the Redis memory, and no object per
 call when the answer kept its order."""
 REJECTED = bytes(FINGERPRINT_SIZE)
-"""Stored for a record that failed validation: no SHA-1 is all zeros, so the record is
-validated, and reported, again next cycle."""
+"""Stored for a record that failed validation. No record's SHA-1 is all zeros (finding one
+would take 2^160 tries), so the record is validated, and reported, again next cycle."""
 _BLOCK = 8 * FINGERPRINT_SIZE
 """Packed fingerprints compared at once when looking for the changed ones."""
 
@@ -355,8 +355,9 @@ def _differing_in_order(new: bytes, old: bytes) -> tuple[list[int], list[int]] |
     ``old`` or at its start: the positions in ``new`` (added calls included) and those
     in ``old`` whose fingerprints differ.
 
-    None when neither reading holds for seven records in eight (the order changed, or
-    calls left the answer): the caller then looks every fingerprint up in a set.
+    None when neither reading holds (more than 64 records, and more than one in eight,
+    differ: the order changed), or when calls left the answer: the caller then looks
+    every fingerprint up in a set.
     """
     size = FINGERPRINT_SIZE
     total, kept = len(new) // size, len(old) // size
@@ -365,19 +366,19 @@ def _differing_in_order(new: bytes, old: bytes) -> tuple[list[int], list[int]] |
     limit = max(64, total // 8)
     for offset in dict.fromkeys((0, total - kept)):  # calls added at the end, at the start
         start = offset * size
-        stored: list[int] = []
+        old_positions: list[int] = []
         for at in range(0, len(old), _BLOCK):
             end = min(at + _BLOCK, len(old))
             if new[start + at : start + end] == old[at:end]:
                 continue
-            stored.extend(
+            old_positions.extend(
                 p // size
                 for p in range(at, end, size)
                 if new[start + p : start + p + size] != old[p : p + size]
             )
-            if len(stored) > limit:
+            if len(old_positions) > limit:
                 break
         else:
-            positions = [*range(offset), *(p + offset for p in stored)]
-            return [*positions, *range(offset + kept, total)], stored
+            positions = [*range(offset), *(p + offset for p in old_positions)]
+            return [*positions, *range(offset + kept, total)], old_positions
     return None

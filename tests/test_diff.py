@@ -378,8 +378,8 @@ def test_a_rejected_record_is_unseen_every_cycle() -> None:
 
 
 @given(
-    old=st.lists(st.integers(0, 60), max_size=40),
-    edits=st.lists(st.tuples(st.sampled_from("ciam"), st.integers(0, 60)), max_size=12),
+    old=st.lists(st.integers(1, 400), max_size=300),
+    edits=st.lists(st.tuples(st.sampled_from("ciam"), st.integers(0, 400)), max_size=12),
 )
 def test_unseen_is_exactly_the_records_the_index_did_not_see(
     old: list[int], edits: list[tuple[str, int]]
@@ -391,9 +391,9 @@ def test_unseen_is_exactly_the_records_the_index_did_not_see(
     for op, n in edits:
         at = n % (len(now) + 1)
         if op == "c" and now:
-            now[at % len(now)] = n + 100
+            now[at % len(now)] = n + 1000
         elif op == "i":
-            now.insert(at, n + 200)
+            now.insert(at, n + 2000)
         elif op == "m" and now:
             now.insert(at % len(now), now.pop(n % len(now)))
         elif now:
