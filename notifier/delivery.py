@@ -188,7 +188,7 @@ class DeliveryWorker:
         # whole cycles at once; others take small batches, so replicas share a burst.
         self.batch_size: int = batch_size or int(getattr(sink, "batch_size", SHARED_BATCH))
         # Smaller batches let replicas share a burst; the owner tag names the replica.
-        self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
+        self.replica = replica or replica_id()
         self.watch = watch
         self.count = count
 

@@ -73,8 +73,6 @@ DELIVERIES = Counter(
     "another attempt is scheduled), dead_letter (failed for the last time).",
     ["sink", "result"],
 )
-
-
 OUTBOX_PENDING = Gauge(
     "clickfono_outbox_pending",
     "Events waiting in a sink's outbox, retries included (read from Redis: the same on "

@@ -244,6 +244,9 @@ def test_upstream_outage_and_recovery_episode(
     )
     assert len(alert_ids(receiver, "notifier.source_unavailable")) == 1
     assert len(alert_ids(receiver, "notifier.source_recovered")) == 1
+    # The delivery worker's count hook feeds the counter that the alert rules read.
+    delivered = 'clickfono_deliveries_total{result="delivered",sink="webhook"}'
+    wait_for(lambda: (metric(process, delivered) or 0) >= 2, message="deliveries counted")
     assert process.alive and "Traceback" not in process.stderr
 
 
