@@ -71,7 +71,7 @@ class Run:
     stderr: str
 
 
-def timed(command: list[str], env: dict[str, str]) -> Run:
+def timed(command: list[str], env: dict[str, str], cwd: str | None = None) -> Run:
     """Run ``command`` to completion; its wall time and its own peak RSS."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
         # /usr/bin/time forks the command from its own tiny process, so the figure is the
@@ -80,7 +80,7 @@ def timed(command: list[str], env: dict[str, str]) -> Run:
         wrapped = [TIME, "-f", "%M", "-o", rss_file.name, *command] if TIME else command
         started = time.perf_counter()
         process = subprocess.Popen(
-            wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            wrapped, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         _, stderr = process.communicate(timeout=600)
         wall = time.perf_counter() - started
@@ -126,13 +126,17 @@ def measure(calls: int, runs: int, change: float, before: str = "") -> dict[str,
         # with its own prefix on the same Redis, run right after each timed cycle.
         before_env = env | {"PYTHONPATH": before, "NOTIFIER_REDIS_PREFIX": f"{PREFIX}-before"}
         once = [str(BIN / "clickfono-notifier"), "once"]
+        # The console script names this checkout's entry point, which an older tree may
+        # not have: ``python -m notifier``, run from the other tree (``-m`` puts the
+        # working directory first on sys.path), runs that tree's package.
+        before_once = [sys.executable, "-m", "notifier", "once"]
         url = f"{server.base_url}/calls/list?date=2026-11-24"
         floor_cmd = [sys.executable, "-c", FLOOR, url, TOKEN]
         fetch_cmd = [sys.executable, "-c", FETCH_ONLY, url, TOKEN]
 
         baseline = timed(once, env)  # every call new: the silent baseline, untimed
         if before:
-            timed(once, before_env)
+            timed(before_once, before_env, cwd=before)
         cycles: list[Run] = []
         before_cycles: list[Run] = []
         floors: list[Run] = []
@@ -148,7 +152,7 @@ def measure(calls: int, runs: int, change: float, before: str = "") -> dict[str,
             cycles.append(timed(once, env))
             logs.append(cycle_line(cycles[-1].stderr))
             if before:
-                before_cycles.append(timed(once, before_env))
+                before_cycles.append(timed(before_once, before_env, cwd=before))
         quiet: list[Run] = []
         fetches: list[Run] = []
         quiet_logs: list[dict[str, Any]] = []
