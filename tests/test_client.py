@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from collections.abc import Callable
@@ -81,6 +82,14 @@ async def test_a_204_has_the_digest_of_its_status_alone(
     client = clickfono_client_factory(simulator.base_url)
     [answer] = await client.fetch(DAY)
     assert answer.digest == answer_digest(204) != answer_digest(200)
+
+
+def test_the_digest_is_the_one_earlier_versions_stored_in_answer_marks() -> None:
+    """32 hex characters of SHA-256 over "<status>:" and the body, as marks in Redis hold
+    them: an upgrade does not see every answer as changed."""
+    assert answer_digest(200, b"[]") == hashlib.sha256(b"200:[]").hexdigest()[:32]
+    assert answer_digest(200, bytearray(b"[]")) == answer_digest(200, b"[]")
+    assert answer_digest(204) == hashlib.sha256(b"204:").hexdigest()[:32]
 
 
 # --------------------------------------------------------------------------- request shape
