@@ -477,7 +477,7 @@ class Settings(BaseSettings):
 
     # Typed views, computed once.
 
-    @property
+    @cached_property
     def callbacks_enabled(self) -> bool:
         """The callback loop runs when Socket Mode is configured: an app token and a bot token."""
         return bool(

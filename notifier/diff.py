@@ -256,9 +256,9 @@ def diff_call(previous: Snapshot | None, call: Call, ctx: DiffContext) -> Diff:
 # events, the same snapshot), so the cycle neither validates, loads nor diffs it.
 
 _INDEX_VERSION = 2
-"""Version 1 stored hex fingerprints, one per line. Version 2 stores them packed in the
-answer's order (20 bytes each, base64): a third of the Redis memory, and no object per
-call when the answer kept its order."""
+"""Version 1 stored hex fingerprints, one per line (41 bytes a call). Version 2 stores
+them packed in the answer's order (20 bytes each, base64: 27 bytes a call), and reading
+it makes no object per call when the answer kept its order."""
 REJECTED = bytes(FINGERPRINT_SIZE)
 """Stored for a record that failed validation. No record's SHA-1 is all zeros (finding one
 would take 2^160 tries), so the record is validated, and reported, again next cycle."""
