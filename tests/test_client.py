@@ -84,6 +84,24 @@ async def test_a_204_has_the_digest_of_its_status_alone(
     assert answer.digest == answer_digest(204) != answer_digest(200)
 
 
+@pytest.mark.parametrize("popups", [(), ("popup-desconocido",)], ids=["204", "404"])
+async def test_an_answer_without_a_list_keeps_its_connection(
+    simulator: Simulator, clickfono_client_factory: ClientFactory, popups: tuple[str, ...]
+) -> None:
+    """A 204 (no calls) or a popup's 404 is read to its end, so the next cycle's request
+    goes out on the same keep-alive connection, as a 200's does."""
+    client = clickfono_client_factory(simulator.base_url, popups=popups)
+    for _ in range(3):
+        [answer] = await client.fetch(DAY)
+        assert answer.status == (404 if popups else 204)
+    simulator.set_calls(DAY, calls_of(DAY, SALES))
+    if not popups:
+        [answer] = await client.fetch(DAY)
+        assert answer.status == 200
+    connections = {r.connection for r in simulator.requests}
+    assert len(connections) == 1 and 0 not in connections
+
+
 def test_the_digest_is_the_one_earlier_versions_stored_in_answer_marks() -> None:
     """32 hex characters of SHA-256 over "<status>:" and the body, as marks in Redis hold
     them: an upgrade does not see every answer as changed."""

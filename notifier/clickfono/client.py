@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,7 +160,12 @@ class ClickfonoClient:
                 self._http.stream("GET", self.url, params=params) as response,
             ):
                 status = response.status_code
-                body, digest = await _read_body(response) if status == 200 else (b"", "")
+                body: bytes | bytearray
+                body, digest = b"", ""
+                if status == 200:
+                    body, digest = await _read_body(response)
+                elif status in (204, 404):
+                    await _drain(response)
         except TimeoutError:
             raise _Transient(
                 f"Clickfono at {self.where} timed out after {self.timeout:g}s ({where})"
@@ -206,3 +212,22 @@ async def _read_body(response: httpx.Response) -> tuple[bytearray, str]:
         digest.update(chunk)
         body += chunk
     return body, digest.hexdigest()[:32]
+
+
+_DRAIN_LIMIT = 64 * 1024
+_DRAIN_SECONDS = 1.0
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a short answer without a list (a 204, a popup's 404) to its end, so its
+    connection goes back to the pool: a popup with no calls answers 204 every cycle, and
+    a new TLS connection each time would cost more than the answer. A body longer than
+    64 KB or slower than a second is left, and the connection closed with the response;
+    the answer stands either way."""
+    read = 0
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > _DRAIN_LIMIT:
+                    return

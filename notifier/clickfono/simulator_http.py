@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -111,6 +111,8 @@ class RequestRecord:
     status: int | None = None
     """The status answered; None while in flight, or when no complete answer was sent."""
     fault: str | None = None
+    connection: int = 0
+    """The client's port: requests that came on one keep-alive connection share it."""
 
     @property
     def params(self) -> dict[str, str]:
@@ -344,17 +346,7 @@ class Simulator(SimulatedCalls):
             self._requests.append(entry)
 
     def _log_end(self, entry: RequestRecord, status: int | None) -> None:
-        done = RequestRecord(
-            entry.method,
-            entry.path,
-            entry.query,
-            entry.token_sent,
-            entry.token_ok,
-            entry.started,
-            time.monotonic(),
-            status,
-            entry.fault,
-        )
+        done = replace(entry, finished=time.monotonic(), status=status)
         with self._lock:
             for index in range(len(self._requests) - 1, -1, -1):
                 if self._requests[index] is entry:
@@ -440,6 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
             simulator._token_matches(sent),
             time.monotonic(),
             fault=fault.kind.value if fault else None,
+            connection=self.client_address[1],
         )
         simulator._log_start(self._entry)
         try:
