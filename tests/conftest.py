@@ -61,5 +61,6 @@ async def store(redis_url: str) -> AsyncIterator[Store]:
 
 from tests.support.simulator_fixtures import *  # noqa: E402,F403
 from tests.support.slack_fixtures import *  # noqa: E402,F403
+from tests.support.slack_socket import slack_socket  # noqa: E402,F401
 from tests.support.smtp_fixtures import *  # noqa: E402,F403
 from tests.support.webhook_fixtures import *  # noqa: E402,F403

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,23 +48,15 @@ from tests.support.slack_socket import FakeSlackSocket
 from tests.support.wait import async_wait_for
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlackSocket]:
-    """A fake Slack with Socket Mode on a free port of 127.0.0.1."""
-    server = FakeSlackSocket().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @asynccontextmanager
 async def sdk_client(
-    fake: FakeSlackSocket, ping_interval: float = 1.0, ack: bool = True
+    slack_socket: FakeSlackSocket, ping_interval: float = 1.0, ack: bool = True
 ) -> AsyncIterator[tuple[SocketModeClient, list[SocketModeRequest]]]:
     """A connected SDK client whose listener records requests and (maybe) acks them."""
-    web = AsyncWebClient(token=fake.token, base_url=fake.base_url)
-    client = SocketModeClient(app_token=fake.app_token, web_client=web, ping_interval=ping_interval)
+    web = AsyncWebClient(token=slack_socket.token, base_url=slack_socket.base_url)
+    client = SocketModeClient(
+        app_token=slack_socket.app_token, web_client=web, ping_interval=ping_interval
+    )
     received: list[SocketModeRequest] = []
 
     async def listener(c: Any, request: SocketModeRequest) -> None:
@@ -80,13 +72,13 @@ async def sdk_client(
         await client.close()
 
 
-async def test_connect_click_ack(fake: FakeSlackSocket) -> None:
+async def test_connect_click_ack(slack_socket: FakeSlackSocket) -> None:
     """The SDK opens a connection with the app token, gets hello, and acks a click fast."""
-    async with sdk_client(fake) as (_client, received):
-        conn = await fake.wait_for_connection()
-        latency = await fake.click("clickfono.claim", "a93460bb", user="U0AAA", ts="1.2")
-    [opened] = fake.calls("apps.connections.open")
-    assert opened.headers["authorization"] == f"Bearer {fake.app_token}"
+    async with sdk_client(slack_socket) as (_client, received):
+        conn = await slack_socket.wait_for_connection()
+        latency = await slack_socket.click("clickfono.claim", "a93460bb", user="U0AAA", ts="1.2")
+    [opened] = slack_socket.calls("apps.connections.open")
+    assert opened.headers["authorization"] == f"Bearer {slack_socket.app_token}"
     assert conn.sent[0]["type"] == "hello"
     assert latency < 1.0
     [request] = received
@@ -97,141 +89,141 @@ async def test_connect_click_ack(fake: FakeSlackSocket) -> None:
     assert payload["actions"][0]["value"] == "a93460bb"
     assert payload["user"]["id"] == "U0AAA"
     assert payload["container"]["message_ts"] == "1.2"
-    [ack] = fake.acks
+    [ack] = slack_socket.acks
     assert ack.envelope_id == request.envelope_id and ack.connection_id == conn.id
 
 
-async def test_hundred_clicks_are_acked_within_deadline(fake: FakeSlackSocket) -> None:
+async def test_hundred_clicks_are_acked_within_deadline(slack_socket: FakeSlackSocket) -> None:
     """100 clicks in a row are each acked well within Slack's 3 seconds."""
-    async with sdk_client(fake) as (_client, received):
-        await fake.wait_for_connection()
-        latencies = [await fake.click("clickfono.done", f"call{i}") for i in range(100)]
+    async with sdk_client(slack_socket) as (_client, received):
+        await slack_socket.wait_for_connection()
+        latencies = [await slack_socket.click("clickfono.done", f"call{i}") for i in range(100)]
     assert len(received) == 100
     assert max(latencies) < 1.0
 
 
-async def test_app_token_is_required(fake: FakeSlackSocket) -> None:
+async def test_app_token_is_required(slack_socket: FakeSlackSocket) -> None:
     """apps.connections.open refuses the bot token and unknown tokens, as Slack does."""
-    web = AsyncWebClient(token=fake.token, base_url=fake.base_url)
+    web = AsyncWebClient(token=slack_socket.token, base_url=slack_socket.base_url)
     with pytest.raises(SlackApiError) as bot:
-        await web.apps_connections_open(app_token=fake.token)
+        await web.apps_connections_open(app_token=slack_socket.token)
     with pytest.raises(SlackApiError) as other:
         await web.apps_connections_open(app_token="xapp-1-wrong")
     assert bot.value.response["error"] == "not_allowed_token_type"
     assert other.value.response["error"] == "invalid_auth"
 
 
-async def test_websocket_needs_a_ticket(fake: FakeSlackSocket) -> None:
+async def test_websocket_needs_a_ticket(slack_socket: FakeSlackSocket) -> None:
     """A websocket opened without an apps.connections.open ticket is refused."""
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.WSServerHandshakeError):
-            await session.ws_connect(f"ws://127.0.0.1:{fake.port}/link/")
-    assert fake.connections == []
+            await session.ws_connect(f"ws://127.0.0.1:{slack_socket.port}/link/")
+    assert slack_socket.connections == []
 
 
-async def test_drop_reconnect_click_again(fake: FakeSlackSocket) -> None:
+async def test_drop_reconnect_click_again(slack_socket: FakeSlackSocket) -> None:
     """After a close frame and after a TCP reset the SDK reconnects, and clicks work again."""
-    async with sdk_client(fake, ping_interval=1.0) as (_client, received):
-        first = await fake.wait_for_connection()
-        await fake.click("clickfono.claim", "one")
+    async with sdk_client(slack_socket, ping_interval=1.0) as (_client, received):
+        first = await slack_socket.wait_for_connection()
+        await slack_socket.click("clickfono.claim", "one")
 
         started = time.monotonic()
-        await fake.drop(how="close")
-        second = await fake.wait_for_connection(newer_than=first.id, timeout=5)
+        await slack_socket.drop(how="close")
+        second = await slack_socket.wait_for_connection(newer_than=first.id, timeout=5)
         after_close = time.monotonic() - started
-        await fake.click("clickfono.claim", "two")
+        await slack_socket.click("clickfono.claim", "two")
 
         started = time.monotonic()
-        await fake.drop(how="reset")
-        third = await fake.wait_for_connection(newer_than=second.id, timeout=5)
+        await slack_socket.drop(how="reset")
+        third = await slack_socket.wait_for_connection(newer_than=second.id, timeout=5)
         after_reset = time.monotonic() - started
-        await fake.click("clickfono.claim", "three")
+        await slack_socket.click("clickfono.claim", "three")
 
     assert [r.payload["actions"][0]["value"] for r in received] == ["one", "two", "three"]
     assert after_close < 1.0  # the receiver reconnects on the close frame itself
     assert after_reset < 3.0  # the monitor's next tick (ping_interval 1 s)
-    assert [a.connection_id for a in fake.acks] == [first.id, second.id, third.id]
-    assert len(fake.calls("apps.connections.open")) == 3
+    assert [a.connection_id for a in slack_socket.acks] == [first.id, second.id, third.id]
+    assert len(slack_socket.calls("apps.connections.open")) == 3
 
 
-async def test_silent_connection_is_replaced(fake: FakeSlackSocket) -> None:
+async def test_silent_connection_is_replaced(slack_socket: FakeSlackSocket) -> None:
     """A connection that stops answering pings is abandoned by the SDK's heartbeat."""
-    async with sdk_client(fake, ping_interval=1.0) as (_client, received):
-        first = await fake.wait_for_connection()
+    async with sdk_client(slack_socket, ping_interval=1.0) as (_client, received):
+        first = await slack_socket.wait_for_connection()
         started = time.monotonic()
-        await fake.silence(first)
-        second = await fake.wait_for_connection(newer_than=first.id, timeout=8)
+        await slack_socket.silence(first)
+        second = await slack_socket.wait_for_connection(newer_than=first.id, timeout=8)
         replaced_after = time.monotonic() - started
-        await fake.click("clickfono.release", "four")
+        await slack_socket.click("clickfono.release", "four")
     assert received[-1].payload["actions"][0]["value"] == "four"
     assert replaced_after < 5.0
-    assert fake.connection(first.id).pings >= 1
-    assert not fake.connection(first.id).open
+    assert slack_socket.connection(first.id).pings >= 1
+    assert not slack_socket.connection(first.id).open
     assert second.id > first.id
 
 
-async def test_disconnect_message_opens_a_new_connection(fake: FakeSlackSocket) -> None:
+async def test_disconnect_message_opens_a_new_connection(slack_socket: FakeSlackSocket) -> None:
     """Slack's refresh_requested makes the SDK open a new connection and close the old one."""
-    async with sdk_client(fake) as (_client, received):
-        first = await fake.wait_for_connection()
-        await fake.send_disconnect("refresh_requested")
-        second = await fake.wait_for_connection(newer_than=first.id, timeout=5)
+    async with sdk_client(slack_socket) as (_client, received):
+        first = await slack_socket.wait_for_connection()
+        await slack_socket.send_disconnect("refresh_requested")
+        second = await slack_socket.wait_for_connection(newer_than=first.id, timeout=5)
         await async_wait_for(
-            lambda: not fake.connection(first.id).open, message="old connection closed"
+            lambda: not slack_socket.connection(first.id).open, message="old connection closed"
         )
-        await fake.click("clickfono.claim", "five", connection=second)
+        await slack_socket.click("clickfono.claim", "five", connection=second)
     assert received[-1].payload["actions"][0]["value"] == "five"
 
 
-async def test_reconnect_survives_failing_connections_open(fake: FakeSlackSocket) -> None:
+async def test_reconnect_survives_failing_connections_open(slack_socket: FakeSlackSocket) -> None:
     """When apps.connections.open fails for a while after a reset, the SDK retries and heals."""
-    async with sdk_client(fake, ping_interval=0.5) as (_client, received):
-        first = await fake.wait_for_connection()
-        fake.fail(2, error="internal_error")
-        await fake.drop(how="reset")
-        second = await fake.wait_for_connection(newer_than=first.id, timeout=10)
-        await fake.click("clickfono.claim", "six", connection=second)
+    async with sdk_client(slack_socket, ping_interval=0.5) as (_client, received):
+        first = await slack_socket.wait_for_connection()
+        slack_socket.fail(2, error="internal_error")
+        await slack_socket.drop(how="reset")
+        second = await slack_socket.wait_for_connection(newer_than=first.id, timeout=10)
+        await slack_socket.click("clickfono.claim", "six", connection=second)
     assert received[-1].payload["actions"][0]["value"] == "six"
-    failed = [r for r in fake.calls("apps.connections.open") if not r.ok]
+    failed = [r for r in slack_socket.calls("apps.connections.open") if not r.ok]
     assert len(failed) == 2
 
 
-async def test_unacked_click_fails_at_the_deadline(fake: FakeSlackSocket) -> None:
+async def test_unacked_click_fails_at_the_deadline(slack_socket: FakeSlackSocket) -> None:
     """click() fails when the client never acks, and the envelope has no ack recorded."""
-    async with sdk_client(fake, ack=False) as (_client, received):
-        await fake.wait_for_connection()
+    async with sdk_client(slack_socket, ack=False) as (_client, received):
+        await slack_socket.wait_for_connection()
         with pytest.raises(AssertionError, match="ack of envelope"):
-            await fake.click("clickfono.claim", "seven", deadline=0.3)
+            await slack_socket.click("clickfono.claim", "seven", deadline=0.3)
         await async_wait_for(lambda: received, message="the click reached the client")
-    assert fake.acks == []
+    assert slack_socket.acks == []
 
 
-async def test_web_api_methods_are_recorded(fake: FakeSlackSocket) -> None:
+async def test_web_api_methods_are_recorded(slack_socket: FakeSlackSocket) -> None:
     """Posts, updates, ephemerals, views and response_url calls are answered and recorded."""
-    web = AsyncWebClient(token=fake.token, base_url=fake.base_url)
+    web = AsyncWebClient(token=slack_socket.token, base_url=slack_socket.base_url)
     post = await web.chat_postMessage(channel="C1", text="alerta")
     await web.chat_update(channel="C1", ts=post["ts"], text="tomada")
     await web.chat_postEphemeral(channel="C1", user="U1", text="ya la tomó <@U2>")
     await web.views_open(trigger_id="1.1", view={"type": "modal", "title": {}, "blocks": []})
-    payload = fake.block_actions_payload("clickfono.claim", "x", "U1", post["ts"], "C1")
+    payload = slack_socket.block_actions_payload("clickfono.claim", "x", "U1", post["ts"], "C1")
     async with aiohttp.ClientSession() as session:
         await session.post(
             payload["response_url"], json={"text": "hola", "replace_original": False}
         )
-    assert fake.calls("chat.update")[0].body["ts"] == post["ts"]
-    [ephemeral] = fake.calls("chat.postEphemeral")
+    assert slack_socket.calls("chat.update")[0].body["ts"] == post["ts"]
+    [ephemeral] = slack_socket.calls("chat.postEphemeral")
     assert ephemeral.body["user"] == "U1" and ephemeral.ok
-    assert fake.calls("views.open")[0].ok
-    assert fake.calls("response_url")[0].body["text"] == "hola"
+    assert slack_socket.calls("views.open")[0].ok
+    assert slack_socket.calls("response_url")[0].body["text"] == "hola"
 
 
-async def test_pushes_are_awaitable_from_another_loop(fake: FakeSlackSocket) -> None:
+async def test_pushes_are_awaitable_from_another_loop(slack_socket: FakeSlackSocket) -> None:
     """Helpers run in the fake's own loop, so a second loop in a thread can use them too."""
 
     async def connect_and_click() -> float:
-        async with sdk_client(fake) as _:
-            await fake.wait_for_connection()
-            return await fake.click("clickfono.claim", "eight")
+        async with sdk_client(slack_socket) as _:
+            await slack_socket.wait_for_connection()
+            return await slack_socket.click("clickfono.claim", "eight")
 
     latency = await asyncio.to_thread(lambda: asyncio.run(connect_and_click()))
     assert 0 < latency < 1.0

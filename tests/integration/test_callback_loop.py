@@ -50,16 +50,6 @@ def today() -> str:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlackSocket]:
-    """A fake Slack with Socket Mode on 127.0.0.1."""
-    server = FakeSlackSocket().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
     """A signature-verifying webhook receiver that validates payloads against the contract."""
     with WebhookReceiver(WEBHOOK_TEST_SECRET).start() as started:
@@ -77,7 +67,7 @@ async def state(redis_url: str) -> AsyncIterator[Store]:
 def env_for(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     *,
     app_token: bool = True,
@@ -93,9 +83,9 @@ def env_for(
         "NOTIFIER_LEASE_TTL": "3",
         "NOTIFIER_CLAIM_TIMEOUT": "3",
         "NOTIFIER_RETRY_SCHEDULE": "0.2,0.5,1,1,1,1,1,1,1,1",
-        "SLACK_BOT_TOKEN": fake.token,
+        "SLACK_BOT_TOKEN": slack_socket.token,
         "SLACK_CHANNEL": CHANNEL,
-        "SLACK_API_URL": fake.base_url,
+        "SLACK_API_URL": slack_socket.base_url,
         "SLACK_ESCALATE_MINUTES": "0",
         "WEBHOOK_URL": receiver.url,
         "WEBHOOK_SECRET": WEBHOOK_TEST_SECRET,
@@ -104,7 +94,7 @@ def env_for(
         **extra,
     }
     if app_token:
-        env["SLACK_APP_TOKEN"] = fake.app_token
+        env["SLACK_APP_TOKEN"] = slack_socket.app_token
     return env
 
 
@@ -146,27 +136,29 @@ def texts(body: dict[str, Any]) -> str:
     return "\n".join(str(t) for t in out)
 
 
-def parents(fake: FakeSlackSocket, call_uuid: str) -> list[SlackRequest]:
+def parents(slack_socket: FakeSlackSocket, call_uuid: str) -> list[SlackRequest]:
     """The posts that started the call's thread (not replies)."""
     return [
         r
-        for r in fake.calls("chat.postMessage")
+        for r in slack_socket.calls("chat.postMessage")
         if r.ok and not r.body.get("thread_ts") and call_uuid in texts(r.body)
     ]
 
 
-def updates(fake: FakeSlackSocket, ts: str) -> list[SlackRequest]:
-    return [r for r in fake.calls("chat.update") if r.ok and r.body.get("ts") == ts]
+def updates(slack_socket: FakeSlackSocket, ts: str) -> list[SlackRequest]:
+    return [r for r in slack_socket.calls("chat.update") if r.ok and r.body.get("ts") == ts]
 
 
-def replies(fake: FakeSlackSocket, ts: str) -> list[SlackRequest]:
-    return [r for r in fake.calls("chat.postMessage") if r.ok and r.body.get("thread_ts") == ts]
+def replies(slack_socket: FakeSlackSocket, ts: str) -> list[SlackRequest]:
+    return [
+        r for r in slack_socket.calls("chat.postMessage") if r.ok and r.body.get("thread_ts") == ts
+    ]
 
 
-def notes(fake: FakeSlackSocket, user: str) -> list[str]:
+def notes(slack_socket: FakeSlackSocket, user: str) -> list[str]:
     return [
         str(r.body.get("text"))
-        for r in fake.calls("chat.postEphemeral")
+        for r in slack_socket.calls("chat.postEphemeral")
         if r.body.get("user") == user
     ]
 
@@ -179,10 +171,10 @@ def callback_events(receiver: WebhookReceiver, kind: str) -> list[dict[str, Any]
     return list(seen.values())
 
 
-async def posted(fake: FakeSlackSocket, state: Store, call_uuid: str) -> str:
+async def posted(slack_socket: FakeSlackSocket, state: Store, call_uuid: str) -> str:
     """Wait for the call's parent message; its ``ts``."""
     await async_wait_for(
-        lambda: parents(fake, call_uuid), timeout=20, message=f"the alert of {call_uuid}"
+        lambda: parents(slack_socket, call_uuid), timeout=20, message=f"the alert of {call_uuid}"
     )
     ts = await async_wait_for(
         lambda: state.get_thread(CHANNEL, call_uuid), message="the thread saved"
@@ -190,11 +182,13 @@ async def posted(fake: FakeSlackSocket, state: Store, call_uuid: str) -> str:
     return str(ts)
 
 
-async def update_with(fake: FakeSlackSocket, ts: str, text: str, after: int = 0) -> SlackRequest:
+async def update_with(
+    slack_socket: FakeSlackSocket, ts: str, text: str, after: int = 0
+) -> SlackRequest:
     """Wait for a ``chat.update`` of ``ts`` (beyond the first ``after``) that shows ``text``."""
 
     def found() -> SlackRequest | None:
-        hits = [u for u in updates(fake, ts)[after:] if text in texts(u.body)]
+        hits = [u for u in updates(slack_socket, ts)[after:] if text in texts(u.body)]
         return hits[-1] if hits else None
 
     return await async_wait_for(found, timeout=15, message=f"an update showing {text!r}")
@@ -204,9 +198,12 @@ def leads(process: NotifierProcess) -> bool:
     return re.search(r"^clickfono_leader 1(\.0)?$", process.text("/metrics"), re.M) is not None
 
 
-async def connected(fake: FakeSlackSocket, count: int = 1) -> None:
+async def connected(slack_socket: FakeSlackSocket, count: int = 1) -> None:
     await async_wait_for(
-        lambda: len([c for c in fake.open_connections() if c.hello_at and not c.silent]) >= count,
+        lambda: (
+            len([c for c in slack_socket.open_connections() if c.hello_at and not c.silent])
+            >= count
+        ),
         timeout=20,
         message=f"{count} Socket Mode connection(s)",
     )
@@ -215,7 +212,7 @@ async def connected(fake: FakeSlackSocket, count: int = 1) -> None:
 async def test_claim_done_and_release(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -224,39 +221,46 @@ async def test_claim_done_and_release(
     bystander's done is refused with the holder named; done by the holder removes the
     buttons; each change reaches the webhook as callback.* with the user and the time."""
     simulator.set_calls(today(), [])
-    replica = spawn(processes, env_for(simulator, redis_url, fake, receiver), "replica")
+    replica = spawn(processes, env_for(simulator, redis_url, slack_socket, receiver), "replica")
     await ready(replica)
-    await connected(fake)
+    await connected(slack_socket)
     simulator.upsert(call("cb-1", "Intentos terminados"))
-    ts = await posted(fake, state, "cb-1")
-    assert action_ids(parents(fake, "cb-1")[0].body) == ["clickfono.claim", "clickfono.done"]
+    ts = await posted(slack_socket, state, "cb-1")
+    assert action_ids(parents(slack_socket, "cb-1")[0].body) == [
+        "clickfono.claim",
+        "clickfono.done",
+    ]
 
-    acks = [await fake.click("clickfono.claim", "cb-1", user="U0ANA", ts=ts, channel=CHANNEL)]
-    claimed = await update_with(fake, ts, "Lo toma <@U0ANA> a las")
+    acks = [
+        await slack_socket.click("clickfono.claim", "cb-1", user="U0ANA", ts=ts, channel=CHANNEL)
+    ]
+    claimed = await update_with(slack_socket, ts, "Lo toma <@U0ANA> a las")
     assert action_ids(claimed.body) == ["clickfono.done", "clickfono.release"]
     await async_wait_for(lambda: callback_events(receiver, "callback.claimed"), message="claimed")
     [event] = callback_events(receiver, "callback.claimed")
     assert event["data"]["user_id"] == "U0ANA"
     assert event["data"]["call"]["uuid"] == "cb-1"
 
-    before = len(updates(fake, ts))
-    acks.append(await fake.click("clickfono.release", "cb-1", user="U0ANA", ts=ts))
+    before = len(updates(slack_socket, ts))
+    acks.append(await slack_socket.click("clickfono.release", "cb-1", user="U0ANA", ts=ts))
     released = await async_wait_for(
-        lambda: [u for u in updates(fake, ts)[before:] if "Lo toma" not in texts(u.body)],
+        lambda: [u for u in updates(slack_socket, ts)[before:] if "Lo toma" not in texts(u.body)],
         timeout=15,
         message="the released message",
     )
     assert action_ids(released[-1].body) == ["clickfono.claim", "clickfono.done"]
     await async_wait_for(lambda: callback_events(receiver, "callback.released"), message="released")
 
-    acks.append(await fake.click("clickfono.claim", "cb-1", user="U0BETO", ts=ts))
-    await update_with(fake, ts, "Lo toma <@U0BETO>")
-    acks.append(await fake.click("clickfono.done", "cb-1", user="U0ANA", ts=ts))
-    [refused] = await async_wait_for(lambda: notes(fake, "U0ANA"), message="the refusal note")
+    acks.append(await slack_socket.click("clickfono.claim", "cb-1", user="U0BETO", ts=ts))
+    await update_with(slack_socket, ts, "Lo toma <@U0BETO>")
+    acks.append(await slack_socket.click("clickfono.done", "cb-1", user="U0ANA", ts=ts))
+    [refused] = await async_wait_for(
+        lambda: notes(slack_socket, "U0ANA"), message="the refusal note"
+    )
     assert "<@U0BETO>" in refused and "solo esa persona" in refused
 
-    acks.append(await fake.click("clickfono.done", "cb-1", user="U0BETO", ts=ts))
-    closed = await update_with(fake, ts, "Cerrada por <@U0BETO> a las")
+    acks.append(await slack_socket.click("clickfono.done", "cb-1", user="U0BETO", ts=ts))
+    closed = await update_with(slack_socket, ts, "Cerrada por <@U0BETO> a las")
     assert action_ids(closed.body) == []
     await async_wait_for(lambda: callback_events(receiver, "callback.done"), message="done")
     assert [e["data"]["user_id"] for e in callback_events(receiver, "callback.done")] == ["U0BETO"]
@@ -268,7 +272,7 @@ async def test_claim_done_and_release(
 async def test_two_clicks_on_two_replicas_give_one_owner(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -276,37 +280,39 @@ async def test_two_clicks_on_two_replicas_give_one_owner(
     """Two agents claiming at once through two replicas' connections: one owner, one
     callback.claimed, and the other agent is told who has the call."""
     simulator.set_calls(today(), [])
-    env = env_for(simulator, redis_url, fake, receiver)
+    env = env_for(simulator, redis_url, slack_socket, receiver)
     first = spawn(processes, env, "first")
     spawn(processes, env, "second")
     await ready(first)
-    await connected(fake, 2)
+    await connected(slack_socket, 2)
     simulator.upsert(call("cb-race", "Intentos terminados"))
-    ts = await posted(fake, state, "cb-race")
-    one, two = [c for c in fake.open_connections() if c.hello_at][-2:]
+    ts = await posted(slack_socket, state, "cb-race")
+    one, two = [c for c in slack_socket.open_connections() if c.hello_at][-2:]
     envelopes = await asyncio.gather(
-        fake.push_click("clickfono.claim", "cb-race", "U0ANA", ts, CHANNEL, one),
-        fake.push_click("clickfono.claim", "cb-race", "U0BETO", ts, CHANNEL, two),
+        slack_socket.push_click("clickfono.claim", "cb-race", "U0ANA", ts, CHANNEL, one),
+        slack_socket.push_click("clickfono.claim", "cb-race", "U0BETO", ts, CHANNEL, two),
     )
     for envelope in envelopes:
-        await async_wait_for(lambda e=envelope: fake.ack_for(e), timeout=3, message="an ack")
-    assert {fake.ack_for(e).connection_id for e in envelopes} == {one.id, two.id}  # type: ignore[union-attr]
+        await async_wait_for(
+            lambda e=envelope: slack_socket.ack_for(e), timeout=3, message="an ack"
+        )
+    assert {slack_socket.ack_for(e).connection_id for e in envelopes} == {one.id, two.id}  # type: ignore[union-attr]
     await async_wait_for(lambda: callback_events(receiver, "callback.claimed"), message="a claim")
     record = await state.callback_record("cb-race")
     owner = record.state.user_id
     loser = "U0BETO" if owner == "U0ANA" else "U0ANA"
     assert owner in ("U0ANA", "U0BETO")
-    [note] = await async_wait_for(lambda: notes(fake, loser), message="the loser's note")
+    [note] = await async_wait_for(lambda: notes(slack_socket, loser), message="the loser's note")
     assert f"<@{owner}>" in note
-    await update_with(fake, ts, f"Lo toma <@{owner}>")
-    assert not notes(fake, owner)
+    await update_with(slack_socket, ts, f"Lo toma <@{owner}>")
+    assert not notes(slack_socket, owner)
     assert [e["data"]["user_id"] for e in callback_events(receiver, "callback.claimed")] == [owner]
 
 
 async def test_a_dropped_socket_is_reopened_and_clicks_work_again(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -314,20 +320,20 @@ async def test_a_dropped_socket_is_reopened_and_clicks_work_again(
     """A connection closed by Slack, then one reset without a close frame, are each
     replaced by the replica on its own, and a click after each is acked and applied."""
     simulator.set_calls(today(), [])
-    replica = spawn(processes, env_for(simulator, redis_url, fake, receiver), "replica")
+    replica = spawn(processes, env_for(simulator, redis_url, slack_socket, receiver), "replica")
     await ready(replica)
-    await connected(fake)
+    await connected(slack_socket)
     simulator.upsert(call("cb-drop", "Intentos terminados"))
-    ts = await posted(fake, state, "cb-drop")
+    ts = await posted(slack_socket, state, "cb-drop")
     timings = {}
     for how in ("close", "reset"):
-        [old] = [c for c in fake.open_connections() if c.hello_at]
+        [old] = [c for c in slack_socket.open_connections() if c.hello_at]
         dropped = time.monotonic()
-        await fake.drop(how=how)  # type: ignore[arg-type]
-        new = await fake.wait_for_connection(newer_than=old.id, timeout=20)
+        await slack_socket.drop(how=how)  # type: ignore[arg-type]
+        new = await slack_socket.wait_for_connection(newer_than=old.id, timeout=20)
         timings[how] = new.hello_at - dropped  # type: ignore[operator]
         action = "clickfono.claim" if how == "close" else "clickfono.release"
-        assert await fake.click(action, "cb-drop", user="U0ANA", ts=ts) < 3.0
+        assert await slack_socket.click(action, "cb-drop", user="U0ANA", ts=ts) < 3.0
     await async_wait_for(lambda: callback_events(receiver, "callback.released"), message="applied")
     print(
         "\nreconnect after a drop: "
@@ -339,7 +345,7 @@ async def test_a_dropped_socket_is_reopened_and_clicks_work_again(
 async def test_an_escalation_fires_once_even_when_the_leader_restarts(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -351,25 +357,25 @@ async def test_an_escalation_fires_once_even_when_the_leader_restarts(
     env = env_for(
         simulator,
         redis_url,
-        fake,
+        slack_socket,
         receiver,
         SLACK_ESCALATE_MINUTES="0.1",
         SLACK_ESCALATE_MENTION=MENTION,
     )
     first = spawn(processes, env, "first")
     await ready(first)
-    await connected(fake)
+    await connected(slack_socket)
     simulator.upsert(call("cb-late", "Intentos terminados", number="+56911111111"))
     simulator.upsert(call("cb-taken", "Intentos terminados", number="+56922222222"))
-    ts = await posted(fake, state, "cb-late")
-    taken_ts = await posted(fake, state, "cb-taken")
-    await fake.click("clickfono.claim", "cb-taken", user="U0ANA", ts=taken_ts)
-    await update_with(fake, taken_ts, "Lo toma <@U0ANA>")  # applied, not only acked
+    ts = await posted(slack_socket, state, "cb-late")
+    taken_ts = await posted(slack_socket, state, "cb-taken")
+    await slack_socket.click("clickfono.claim", "cb-taken", user="U0ANA", ts=taken_ts)
+    await update_with(slack_socket, taken_ts, "Lo toma <@U0ANA>")  # applied, not only acked
     first.kill()  # before the reminder is due (6 s after the alert)
     second = spawn(processes, env, "second")
     third = spawn(processes, env, "third")
     reminders = await async_wait_for(
-        lambda: replies(fake, ts), timeout=30, message="the reminder in the thread"
+        lambda: replies(slack_socket, ts), timeout=30, message="the reminder in the thread"
     )
     [reminder] = reminders
     assert reminder.body["reply_broadcast"] is True
@@ -382,18 +388,18 @@ async def test_an_escalation_fires_once_even_when_the_leader_restarts(
     [survivor] = [p for p in (second, third) if p is not leader]
     await async_wait_for(lambda: leads(survivor), timeout=20, message="a new leader")
     simulator.upsert(call("cb-later", "Intentos terminados", number="+56933333333"))
-    later_ts = await posted(fake, state, "cb-later")
+    later_ts = await posted(slack_socket, state, "cb-later")
     await async_wait_for(
-        lambda: replies(fake, later_ts), timeout=30, message="the later alert's reminder"
+        lambda: replies(slack_socket, later_ts), timeout=30, message="the later alert's reminder"
     )
-    assert len(replies(fake, ts)) == 1
-    assert replies(fake, taken_ts) == []
+    assert len(replies(slack_socket, ts)) == 1
+    assert replies(slack_socket, taken_ts) == []
 
 
 async def test_a_connected_call_resolves_the_numbers_open_callbacks(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -402,10 +408,10 @@ async def test_a_connected_call_resolves_the_numbers_open_callbacks(
     the customer was reached, callback.resolved); a third request says "3.ª solicitud
     hoy"; the number is stored only as a keyed hash."""
     simulator.set_calls(today(), [])
-    replica = spawn(processes, env_for(simulator, redis_url, fake, receiver), "replica")
+    replica = spawn(processes, env_for(simulator, redis_url, slack_socket, receiver), "replica")
     await ready(replica)
     simulator.upsert(call("cb-open", "Intentos terminados"))
-    ts = await posted(fake, state, "cb-open")
+    ts = await posted(slack_socket, state, "cb-open")
     simulator.upsert(
         make_record(
             uuid="cb-back",
@@ -414,7 +420,7 @@ async def test_a_connected_call_resolves_the_numbers_open_callbacks(
             caller_number="+56 9 8765 4321",
         )
     )
-    resolved = await update_with(fake, ts, "Cliente contactado a las")
+    resolved = await update_with(slack_socket, ts, "Cliente contactado a las")
     assert action_ids(resolved.body) == []
     await async_wait_for(lambda: callback_events(receiver, "callback.resolved"), message="resolved")
     [event] = callback_events(receiver, "callback.resolved")
@@ -428,10 +434,13 @@ async def test_a_connected_call_resolves_the_numbers_open_callbacks(
             caller_number=NUMBER,
         )
     )
-    third_ts = await posted(fake, state, "cb-third")
+    third_ts = await posted(slack_socket, state, "cb-third")
 
     def shows_repeat() -> bool:
-        bodies = [parents(fake, "cb-third")[0].body, *(u.body for u in updates(fake, third_ts))]
+        bodies = [
+            parents(slack_socket, "cb-third")[0].body,
+            *(u.body for u in updates(slack_socket, third_ts)),
+        ]
         return any("3.ª solicitud hoy" in texts(b) for b in bodies)
 
     await async_wait_for(shows_repeat, timeout=15, message="3.ª solicitud hoy")
@@ -445,7 +454,7 @@ async def test_a_connected_call_resolves_the_numbers_open_callbacks(
 async def test_follow_ups_are_broadcast_in_the_thread(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -453,14 +462,16 @@ async def test_follow_ups_are_broadcast_in_the_thread(
     """A second alert about a call goes into its thread with reply_broadcast, and the
     parent is updated to it, buttons still there."""
     simulator.set_calls(today(), [])
-    replica = spawn(processes, env_for(simulator, redis_url, fake, receiver), "replica")
+    replica = spawn(processes, env_for(simulator, redis_url, slack_socket, receiver), "replica")
     await ready(replica)
     simulator.upsert(call("cb-follow", "Fuera de horario"))
-    ts = await posted(fake, state, "cb-follow")
+    ts = await posted(slack_socket, state, "cb-follow")
     simulator.set_status("cb-follow", "Intentos terminados")
-    [reply] = await async_wait_for(lambda: replies(fake, ts), timeout=15, message="the follow-up")
+    [reply] = await async_wait_for(
+        lambda: replies(slack_socket, ts), timeout=15, message="the follow-up"
+    )
     assert reply.body["reply_broadcast"] is True
-    parent = await update_with(fake, ts, "Intentos terminados")
+    parent = await update_with(slack_socket, ts, "Intentos terminados")
     assert action_ids(parent.body) == ["clickfono.claim", "clickfono.done"]
     assert action_ids(reply.body) == []
 
@@ -468,26 +479,26 @@ async def test_follow_ups_are_broadcast_in_the_thread(
 async def test_no_buttons_without_an_app_token(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
 ) -> None:
     """Without SLACK_APP_TOKEN alerts carry no buttons and no socket is opened."""
     simulator.set_calls(today(), [])
-    env = env_for(simulator, redis_url, fake, receiver, app_token=False)
+    env = env_for(simulator, redis_url, slack_socket, receiver, app_token=False)
     replica = spawn(processes, env, "replica")
     await ready(replica)
     simulator.upsert(call("cb-plain", "Intentos terminados"))
-    await posted(fake, state, "cb-plain")
-    assert action_ids(parents(fake, "cb-plain")[0].body) == []
-    assert fake.calls("apps.connections.open") == []
-    assert fake.connections == []
+    await posted(slack_socket, state, "cb-plain")
+    assert action_ids(parents(slack_socket, "cb-plain")[0].body) == []
+    assert slack_socket.calls("apps.connections.open") == []
+    assert slack_socket.connections == []
 
 
 async def test_a_click_while_redis_is_down_tells_the_agent(
     simulator: Simulator,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
 ) -> None:
@@ -497,23 +508,25 @@ async def test_a_click_while_redis_is_down_tells_the_agent(
     store = Store.from_url(server.url, PREFIX)
     try:
         simulator.set_calls(today(), [])
-        replica = spawn(processes, env_for(simulator, server.url, fake, receiver), "replica")
+        replica = spawn(
+            processes, env_for(simulator, server.url, slack_socket, receiver), "replica"
+        )
         await ready(replica)
-        await connected(fake)
+        await connected(slack_socket)
         simulator.upsert(call("cb-down", "Intentos terminados"))
-        ts = await posted(fake, store, "cb-down")
+        ts = await posted(slack_socket, store, "cb-down")
         server.stop()
         started = time.monotonic()
-        assert await fake.click("clickfono.claim", "cb-down", user="U0ANA", ts=ts) < 3.0
+        assert await slack_socket.click("clickfono.claim", "cb-down", user="U0ANA", ts=ts) < 3.0
         [note] = await async_wait_for(
-            lambda: notes(fake, "U0ANA"), timeout=20, message="the failure note"
+            lambda: notes(slack_socket, "U0ANA"), timeout=20, message="the failure note"
         )
         told = time.monotonic() - started
         assert "No pudimos registrar tu clic" in note
         server.start()
-        await connected(fake)
-        await fake.click("clickfono.claim", "cb-down", user="U0ANA", ts=ts)
-        await update_with(fake, ts, "Lo toma <@U0ANA>")
+        await connected(slack_socket)
+        await slack_socket.click("clickfono.claim", "cb-down", user="U0ANA", ts=ts)
+        await update_with(slack_socket, ts, "Lo toma <@U0ANA>")
         print(f"\nclick while Redis is down: acked, agent told after {told:.2f} s")
     finally:
         await store.aclose()
@@ -521,21 +534,21 @@ async def test_a_click_while_redis_is_down_tells_the_agent(
 
 
 def test_check_verifies_the_app_token(
-    simulator: Simulator, redis_url: str, fake: FakeSlackSocket, receiver: WebhookReceiver
+    simulator: Simulator, redis_url: str, slack_socket: FakeSlackSocket, receiver: WebhookReceiver
 ) -> None:
     """`check` has a "slack socket" row: ok with the app token Slack accepts, FAIL naming
     Slack's error (never the token) with another; it opens no websocket."""
     simulator.set_calls(today(), [])
-    good = run_command(["check"], env_for(simulator, redis_url, fake, receiver))
+    good = run_command(["check"], env_for(simulator, redis_url, slack_socket, receiver))
     assert good.returncode == 0, good.stdout + good.stderr
     assert re.search(r"^slack socket\s+ok\s+apps.connections.open ok", good.stdout, re.M)
     wrong = "xapp-1-A0000-not-the-right-token"
-    env = {**env_for(simulator, redis_url, fake, receiver), "SLACK_APP_TOKEN": wrong}
+    env = {**env_for(simulator, redis_url, slack_socket, receiver), "SLACK_APP_TOKEN": wrong}
     bad = run_command(["check"], env)
     assert bad.returncode == 1
     assert re.search(r"^slack socket\s+FAIL\s+.*invalid_auth", bad.stdout, re.M)
     assert wrong not in bad.stdout + bad.stderr
-    assert fake.connections == []
+    assert slack_socket.connections == []
 
 
 @pytest.mark.skipif(
@@ -545,7 +558,7 @@ def test_check_verifies_the_app_token(
 async def test_measure_click_to_ack_and_to_update(
     simulator: Simulator,
     redis_url: str,
-    fake: FakeSlackSocket,
+    slack_socket: FakeSlackSocket,
     receiver: WebhookReceiver,
     processes: list[NotifierProcess],
     state: Store,
@@ -554,20 +567,23 @@ async def test_measure_click_to_ack_and_to_update(
     pacing (one send per second per channel) is not what is measured: ack and update
     latencies, median and max."""
     simulator.set_calls(today(), [])
-    replica = spawn(processes, env_for(simulator, redis_url, fake, receiver), "replica")
+    replica = spawn(processes, env_for(simulator, redis_url, slack_socket, receiver), "replica")
     await ready(replica)
-    await connected(fake)
+    await connected(slack_socket)
     simulator.upsert(call("cb-bench", "Intentos terminados"))
-    ts = await posted(fake, state, "cb-bench")
+    ts = await posted(slack_socket, state, "cb-bench")
     ack_ms, update_ms = [], []
     for n in range(100):
         await asyncio.sleep(1.1)  # a measured gap, not a wait for a condition
-        before = len(updates(fake, ts))
+        before = len(updates(slack_socket, ts))
         action = "clickfono.claim" if n % 2 == 0 else "clickfono.release"
         clicked = time.monotonic()
-        ack_ms.append(await fake.click(action, "cb-bench", user="U0ANA", ts=ts) * 1000)
+        ack_ms.append(await slack_socket.click(action, "cb-bench", user="U0ANA", ts=ts) * 1000)
         update = await async_wait_for(
-            lambda b=before: updates(fake, ts)[b:], timeout=10, interval=0.002, message="update"
+            lambda b=before: updates(slack_socket, ts)[b:],
+            timeout=10,
+            interval=0.002,
+            message="update",
         )
         update_ms.append((update[0].at - clicked) * 1000)
     print(
