@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +20,8 @@ import pytest
 
 from notifier.clickfono.simulator import Simulator, make_record
 from tests.integration.conftest import SANTIAGO
-from tests.support.process import NotifierProcess, run_command
+from tests.support.process import NotifierProcess, last_line
+from tests.support.process import run_notifier as notifier
 from tests.support.redis_server import free_port
 from tests.support.slack_fixtures import FakeSlack
 from tests.support.smtp_fixtures import SmtpServer
@@ -82,18 +83,6 @@ def email_env(server: SmtpServer) -> dict[str, str]:
         "EMAIL_FROM": "alertas@example.com",
         "EMAIL_TO": "ops@example.com",
     }
-
-
-def notifier(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run one command to completion; it must never print a traceback."""
-    done = run_command(list(args), env, timeout=30)
-    assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    return done
-
-
-def last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else ""
 
 
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:

@@ -21,7 +21,8 @@ import pytest
 
 from notifier.clickfono.simulator import Simulator, make_record
 from tests.integration.conftest import SANTIAGO
-from tests.support.process import clean_env, run_command
+from tests.support.process import clean_env, last_line
+from tests.support.process import run_notifier as notifier
 from tests.support.redis_server import free_port
 from tests.support.tls_server import UntrustedTlsServer, openssl_available
 
@@ -49,18 +50,6 @@ def env_for(simulator: Simulator, redis_url: str, **extra: str) -> dict[str, str
         "LOG_FORMAT": "json",
         **extra,
     }
-
-
-def notifier(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run one command to completion; whatever it says, never a traceback."""
-    done = run_command(list(args), env, timeout=60)
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    return done
-
-
-def last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else ""
 
 
 @pytest.fixture

@@ -41,6 +41,18 @@ def run_command(
     )
 
 
+def run_notifier(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run one notifier command to completion; whatever it says, never a traceback."""
+    done = run_command(list(args), env, timeout=60)
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
+
+
+def last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 class NotifierProcess:
     """``clickfono-notifier run`` in a subprocess with its own HTTP port and log files."""
 
