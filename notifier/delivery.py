@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import stamina
 
@@ -121,15 +122,12 @@ class SinkWatch:
             if ended is None:
                 return
             if ended.announced:
-                event = Event(
+                event = _episode_event(
                     ev.SINK_RECOVERED,
-                    ev.event_id(ev.SINK_RECOVERED, sink, repr(ended.since)),
-                    datetime.fromtimestamp(now, UTC),
-                    detail={
-                        "sink": sink,
-                        "since": format_timestamp(datetime.fromtimestamp(ended.since, UTC)),
-                        "duration_seconds": int(now - ended.since),
-                    },
+                    sink,
+                    ended.since,
+                    now,
+                    duration_seconds=int(now - ended.since),
                 )
                 await self._tell_others(sink, event)
                 log.info("sink_recovered", sink=sink, failed_for=round(now - ended.since))
@@ -141,17 +139,14 @@ class SinkWatch:
         if episode.announced or now - episode.since < self.failing_after:
             return
         pending, dead = (await self.store.queue_depths([sink]))[sink]
-        event = Event(
+        event = _episode_event(
             ev.SINK_FAILING,
-            ev.event_id(ev.SINK_FAILING, sink, repr(episode.since)),
-            datetime.fromtimestamp(now, UTC),
-            detail={
-                "sink": sink,
-                "since": format_timestamp(datetime.fromtimestamp(episode.since, UTC)),
-                "pending": pending,
-                "dead_letters": dead,
-                "error": error or "",
-            },
+            sink,
+            episode.since,
+            now,
+            pending=pending,
+            dead_letters=dead,
+            error=error or "",
         )
         # Queued before it is marked: a crash in between repeats a deduplicated queueing.
         await self._tell_others(sink, event)
@@ -162,6 +157,21 @@ class SinkWatch:
         for other, accepts in self.filters.items():
             if other != sink and accepts.admits(event.type):
                 await self.store.enqueue(other, [event])
+
+
+def _episode_event(kind: str, sink: str, since: float, now: float, **detail: Any) -> Event:
+    """``notifier.sink_failing`` or ``_recovered`` for the episode of ``sink`` that began at
+    ``since``: one id per episode, so replicas announcing it at once queue it once."""
+    return Event(
+        kind,
+        ev.event_id(kind, sink, repr(since)),
+        datetime.fromtimestamp(now, UTC),
+        detail={
+            "sink": sink,
+            "since": format_timestamp(datetime.fromtimestamp(since, UTC)),
+            **detail,
+        },
+    )
 
 
 class DeliveryWorker:
