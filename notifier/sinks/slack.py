@@ -12,7 +12,7 @@ Redis.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -312,28 +312,30 @@ class SlackSink:
     async def _post_report(
         self, channel: str, text: str, blocks: list[dict[str, Any]]
     ) -> SinkError | None:
-        try:
-            await self._pace(channel)
-            await self._post(channel, text, blocks)
-        except _Failed as failed:
-            return failed.error
-        except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
-            return SinkError(f"Slack state unavailable: {exc}")
-        return None
+        return await self._post_paced(channel, [(text, blocks)])
 
     async def _post_digest(self, channel: str, batch: list[Event]) -> SinkError | None:
-        digest = messages.digest(batch, self._wording)
+        # A few posts at most (digest_messages bounds them), so every customer to call
+        # back is named. A failure part-way retries the whole digest.
+        error = await self._post_paced(
+            channel, digest_messages(messages.digest(batch, self._wording))
+        )
+        if error is None:
+            log.info("slack_digest_sent", channel=channel, count=len(batch))
+        return error
+
+    async def _post_paced(
+        self, channel: str, posts: Iterable[tuple[str, list[dict[str, Any]]]]
+    ) -> SinkError | None:
+        """Post each (text, blocks) in turn at the channel's pace; the first error, or None."""
         try:
-            # A few posts at most (digest_messages bounds them), so every customer to
-            # call back is named. A failure part-way retries the whole digest.
-            for text, blocks in digest_messages(digest):
+            for text, blocks in posts:
                 await self._pace(channel)
                 await self._post(channel, text, blocks)
         except _Failed as failed:
             return failed.error
         except NotifierError as exc:  # StoreError: Redis is down, nothing was posted
             return SinkError(f"Slack state unavailable: {exc}")
-        log.info("slack_digest_sent", channel=channel, count=len(batch))
         return None
 
     async def _post_event(self, channel: str, event: Event) -> SinkError | None:
