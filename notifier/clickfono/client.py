@@ -142,6 +142,7 @@ class ClickfonoClient:
                         if attempt.num < self.attempts:
                             log.warning(
                                 "clickfono_retrying",
+                                day=day,
                                 attempt=attempt.num,
                                 attempts=self.attempts,
                                 error=str(exc),

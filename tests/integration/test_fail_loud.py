@@ -181,25 +181,60 @@ def test_redis_refused_names_host_and_port_without_the_password(
     assert "notifier:" not in done.stderr.replace("clickfono-notifier:", "")
 
 
-def test_clickfono_refused_names_host_and_port_and_logs_our_own_retries(
-    simulator: Simulator, redis_url: str, closed_port: int
-) -> None:
-    """Clickfono on a closed port: exit 1 with one error naming 127.0.0.1:PORT and
-    "connection refused"; each retry is our clickfono_retrying line, not stamina's."""
-    env = env_for(simulator, redis_url, CLICKFONO_BASE_URL=f"http://127.0.0.1:{closed_port}")
+def _clickfono_refused(
+    simulator: Simulator, redis_url: str, port: int, grace: str
+) -> list[dict[str, object]]:
+    """Runs ``once`` against a closed Clickfono port with NOTIFIER_ROLLOVER_GRACE=grace;
+    checks the exit and the single error line, and returns the retry log lines."""
+    env = env_for(
+        simulator,
+        redis_url,
+        CLICKFONO_BASE_URL=f"http://127.0.0.1:{port}",
+        NOTIFIER_ROLLOVER_GRACE=grace,
+    )
     done = notifier("once", env=env)
     assert done.returncode == 1
     assert last_line(done.stderr) == (
-        f"{ERROR}Clickfono unreachable at 127.0.0.1:{closed_port}: connection refused (all popups)"
+        f"{ERROR}Clickfono unreachable at 127.0.0.1:{port}: connection refused (all popups)"
     )
     assert [line for line in done.stderr.splitlines() if line.startswith(ERROR)] == [
         last_line(done.stderr)
     ]
-    retries = [line for line in done.stderr.splitlines() if '"clickfono_retrying"' in line]
-    assert len(retries) == 2, done.stderr
-    assert all(f"127.0.0.1:{closed_port}: connection refused" in line for line in retries)
     assert '"callable"' not in done.stderr and "stamina" not in done.stderr
     assert "test-token" not in done.stderr
+    retries = [
+        json.loads(line) for line in done.stderr.splitlines() if '"clickfono_retrying"' in line
+    ]
+    assert all(f"127.0.0.1:{port}: connection refused" in str(line["error"]) for line in retries), (
+        done.stderr
+    )
+    return retries
+
+
+def test_clickfono_refused_names_host_and_port_and_logs_our_own_retries(
+    simulator: Simulator, redis_url: str, closed_port: int
+) -> None:
+    """Clickfono on a closed port, outside the rollover grace: exit 1 with one error naming
+    127.0.0.1:PORT and "connection refused"; each retry is our clickfono_retrying line, not
+    stamina's, and names the day it fetches."""
+    retries = _clickfono_refused(simulator, redis_url, closed_port, grace="0")
+    assert [line["attempt"] for line in retries] == [1, 2]
+    assert len({line["day"] for line in retries}) == 1
+
+
+def test_clickfono_refused_during_the_rollover_retries_each_day_under_its_own_name(
+    simulator: Simulator, redis_url: str, closed_port: int
+) -> None:
+    """Within the rollover grace (1440 minutes: always) today's and yesterday's lists are
+    both fetched: each day logs its own two retries, naming it, and still one error line."""
+    retries = _clickfono_refused(simulator, redis_url, closed_port, grace="1440")
+    by_day: dict[str, list[object]] = {}
+    for line in retries:
+        by_day.setdefault(str(line["day"]), []).append(line["attempt"])
+    assert len(by_day) == 2, retries
+    assert all(attempts == [1, 2] for attempts in by_day.values()), by_day
+    earlier, later = sorted(by_day)
+    assert (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).days == 1
 
 
 def test_check_behind_an_unknown_ca_prints_its_table_then_its_error_in_one_file(
