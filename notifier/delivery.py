@@ -372,9 +372,21 @@ class DeliveryWorker:
     async def _keep_hidden(self, ids: list[str], owner: str, hold: _Hold, acked: set[str]) -> None:
         """The heartbeat: keep the batch hidden while a slow send (Slack pacing) is still
         working, every third of the visibility timeout; stop when another replica has
-        taken events this one held (it stalled past the timeout)."""
+        taken events this one held (it stalled past the timeout).
+
+        It ends when the send ends, without waiting to be cancelled: Python 3.11's
+        ``asyncio.wait_for`` (which redis-py uses) drops a cancel that arrives as its
+        inner await completes, and a keeper that missed its cancel held the sink's whole
+        delivery loop, for good. A cancel it did receive (shutdown) is honoured through
+        ``Task.cancelling()`` even when a library swallowed it."""
+        current = asyncio.current_task()
         while True:
-            await asyncio.sleep(self.visibility_timeout / 3)
+            assert hold.send is not None
+            done, _ = await asyncio.wait({hold.send}, timeout=self.visibility_timeout / 3)
+            if done:
+                return
+            if current is not None and current.cancelling():
+                raise asyncio.CancelledError
             if hold.stale():
                 # Stalled past the claim (SIGSTOP, a long pause): another replica may be
                 # sending these now. Stop before this replica sends any more of them.

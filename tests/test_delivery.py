@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -149,6 +151,47 @@ async def test_claims_are_extended_during_a_slow_send(store: Store, sink: Record
         await asyncio.sleep(0.05)
     assert (await task).delivered == 1
     assert stolen == 0 and other_sink.received == []
+
+
+async def test_a_heartbeat_that_misses_its_cancel_still_lets_the_batch_finish(
+    store: Store, sink: RecordingSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A heartbeat whose cancel is dropped inside a Redis call (Python 3.11's wait_for
+    does that) still ends with its failed send: the worker settles the batch (a retry)
+    and delivers the event on its next pass."""
+    await store.commit("", {}, {}, {"webhook": [make_event(1)]})
+    sent = asyncio.Event()
+    send = sink.send
+
+    async def send_then_say(events: Sequence[Event]) -> list[SinkError | None]:
+        await asyncio.sleep(0.3)
+        outcomes = await send(events)
+        sent.set()
+        return outcomes
+
+    extend = store.extend
+
+    async def extend_dropping_cancels(*args: Any, **kwargs: Any) -> list[str]:
+        gone = await extend(*args, **kwargs)
+        while not sent.is_set():  # hold the heartbeat here across the end of the send
+            with contextlib.suppress(asyncio.CancelledError):
+                await sent.wait()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)  # the worker's cancel lands here and is dropped
+        return gone
+
+    monkeypatch.setattr(sink, "send", send_then_say)
+    monkeypatch.setattr(store, "extend", extend_dropping_cancels)
+    # A failed send: its event stays taken, so the heartbeat has a reason to go on.
+    sink.failing = SinkError("webhook timed out after 1s")
+    worker = DeliveryWorker(store, sink, retry_schedule=(0, 0), visibility_timeout=0.15)
+    task = asyncio.create_task(worker.deliver_batch())
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done, "the worker waited for a heartbeat that had missed its cancel"
+    report = await task
+    assert (report.taken, report.delivered, report.retrying) == (1, 0, 1)
+    sink.failing = None
+    assert (await worker.deliver_batch()).delivered == 1
 
 
 async def test_two_workers_share_the_outbox_without_duplicates(store: Store) -> None:
