@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +22,6 @@ from notifier.sinks.base import Sink, parse_retry_after
 from notifier.sinks.webhook import WebhookSink
 from tests.support.redis_server import free_port
 from tests.support.samples import SPEC_CALL
-from tests.support.wait import async_wait_for
 from tests.support.webhook_fixtures import WEBHOOK_TEST_SECRET, WebhookReceiver
 
 # SPEC.md's example call and the webhook body it documents for call.attempts_exhausted.
@@ -250,43 +248,6 @@ async def test_deadline_covers_a_slow_trickling_answer(make_sink: SinkFactory) -
         assert time.monotonic() - started < 2
     finally:
         await sink.aclose()
-
-
-async def test_a_request_that_swallows_its_cancel_is_abandoned_and_its_slot_refilled(
-    webhook_receiver: WebhookReceiver, make_sink: SinkFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A request that ignores its deadline's cancel (httpcore closes a connection shielded
-    from cancellation) is abandoned soon after the deadline with a timeout SinkError, and
-    its one slot gets a fresh client that delivers the next event."""
-    sink = await make_sink(
-        webhook_receiver.url, WEBHOOK_TIMEOUT="0.2", NOTIFIER_WEBHOOK_CONCURRENCY="1"
-    )
-    sink.abandon_after = 0.3
-    release = asyncio.Event()
-    original = sink._request
-    stuck: list[httpx.AsyncClient] = []
-
-    async def swallowing(client: httpx.AsyncClient, *args: Any, **kwargs: Any) -> Any:
-        if stuck:
-            return await original(client, *args, **kwargs)
-        stuck.append(client)
-        while not release.is_set():
-            with contextlib.suppress(asyncio.CancelledError):
-                await release.wait()
-        return httpx.Response(200)
-
-    monkeypatch.setattr(sink, "_request", swallowing)
-    first, second = make_events(2)
-    started = time.monotonic()
-    [outcome] = await sink.send([first])
-    assert isinstance(outcome, SinkError)
-    assert str(outcome) == "webhook timed out after 0.2s"
-    assert time.monotonic() - started < 2
-    assert await sink.send([second]) == [None]
-    assert webhook_receiver.accepted_ids() == [second.id]
-    assert stuck[0] not in sink._clients
-    release.set()
-    await async_wait_for(lambda: stuck[0].is_closed, message="the abandoned client closed")
 
 
 async def test_connection_reset_is_a_sink_error_for_that_event_only(

@@ -20,7 +20,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
@@ -39,10 +38,6 @@ log = get_logger(__name__)
 USER_AGENT = f"clickfono-notifier/{__version__}"
 # Statuses whose Retry-After is honoured (RFC 9110 §10.2.3: 503 and 3xx; RFC 6585: 429).
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
-# Seconds past its deadline after which a request that has not given up is abandoned.
-# httpcore closes a cancelled connection shielded from cancellation, and a request was
-# seen holding its delivery for 50 s after the deadline's cancel was swallowed there.
-ABANDON_AFTER = 2.0
 
 
 class WebhookSink:
@@ -93,12 +88,8 @@ class WebhookSink:
         self._timeout = settings.webhook_timeout
         self._concurrency = settings.notifier_webhook_concurrency
         self._transport = transport
-        self._tls: ssl.SSLContext | None = None
         self._clients: list[httpx.AsyncClient] = []
         self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        self._stuck: set[httpx.AsyncClient] = set()
-        self._abandoned: set[asyncio.Future[Any]] = set()
-        self.abandon_after = ABANDON_AFTER
 
     def _ensure_clients(self) -> None:
         """Build the keep-alive clients on first use: the TLS context and 16 clients cost
@@ -108,8 +99,8 @@ class WebhookSink:
         if self._transport is not None:
             self._clients = [self._client(transport=self._transport)]
         else:
-            self._tls = httpx.create_ssl_context()
-            self._clients = [self._client(verify=self._tls) for _ in range(self._concurrency)]
+            tls = httpx.create_ssl_context()
+            self._clients = [self._client(verify=tls) for _ in range(self._concurrency)]
         for i in range(self._concurrency):
             self._free.put_nowait(self._clients[i % len(self._clients)])
 
@@ -174,11 +165,6 @@ class WebhookSink:
         try:
             yield client
         finally:
-            if client in self._stuck:  # its abandoned request still holds the connection
-                self._stuck.discard(client)
-                fresh = self._client(verify=self._tls or True)
-                self._clients[self._clients.index(client)] = fresh
-                client = fresh
             self._free.put_nowait(client)
 
     def _headers(self, event_id: str, body: str) -> dict[str, str]:
@@ -217,43 +203,7 @@ class WebhookSink:
         headers: dict[str, str],
         content: bytes | None = None,
     ) -> httpx.Response | SinkError:
-        """The answer, or the SinkError explaining why there is none (never the URL).
-
-        The request runs as its own task: one that has not given up ``abandon_after``
-        seconds past its deadline is left behind (its slot gets a new client), so a
-        swallowed cancellation cannot hold a delivery."""
-        request = asyncio.ensure_future(
-            self._request(client, method, headers=headers, content=content)
-        )
-        try:
-            done, _ = await asyncio.wait({request}, timeout=self._timeout + self.abandon_after)
-        except asyncio.CancelledError:
-            request.cancel()
-            raise
-        if done:
-            return request.result()
-        request.cancel()
-        self._abandoned.add(request)
-        request.add_done_callback(self._abandoned.discard)
-        if self._transport is None:  # with an injected transport every slot shares a client
-            self._stuck.add(client)
-            request.add_done_callback(lambda _: self._close_later(client))
-        log.warning("webhook_request_abandoned", after=self._timeout + self.abandon_after)
-        return SinkError(f"webhook timed out after {self._timeout:g}s")
-
-    def _close_later(self, client: httpx.AsyncClient) -> None:
-        task = asyncio.get_running_loop().create_task(client.aclose())
-        self._abandoned.add(task)
-        task.add_done_callback(self._abandoned.discard)
-
-    async def _request(
-        self,
-        client: httpx.AsyncClient,
-        method: str,
-        *,
-        headers: dict[str, str],
-        content: bytes | None = None,
-    ) -> httpx.Response | SinkError:
+        """The answer, or the SinkError explaining why there is none (never the URL)."""
         try:
             async with asyncio.timeout(self._timeout):
                 return await client.request(method, self._url, headers=headers, content=content)
