@@ -355,7 +355,12 @@ class Daemon:
             _, pending = await asyncio.wait(tasks, timeout=6.0)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                # Bounded too: a library can drop a cancel (Python 3.11's wait_for does).
+                _, stuck = await asyncio.wait(pending, timeout=5.0)
+                if stuck:
+                    names = sorted(n for n, t in self._tasks.items() if t in stuck)
+                    log.warning("tasks_not_stopped", tasks=names)
             if listener is not None:
                 await listener.stop(drain=2.0)
             if self.lease_value:
