@@ -374,16 +374,15 @@ class DeliveryWorker:
         working, every third of the visibility timeout; stop when another replica has
         taken events this one held (it stalled past the timeout).
 
-        It ends when the send ends, without waiting to be cancelled: Python 3.11's
+        It also ends once the send has ended, cancelled or not: Python 3.11's
         ``asyncio.wait_for`` (which redis-py uses) drops a cancel that arrives as its
         inner await completes, and a keeper that missed its cancel held the sink's whole
         delivery loop, for good. A cancel it did receive (shutdown) is honoured through
         ``Task.cancelling()`` even when a library swallowed it."""
         current = asyncio.current_task()
         while True:
-            assert hold.send is not None
-            done, _ = await asyncio.wait({hold.send}, timeout=self.visibility_timeout / 3)
-            if done:
+            await asyncio.sleep(self.visibility_timeout / 3)
+            if hold.send is not None and hold.send.done():
                 return
             if current is not None and current.cancelling():
                 raise asyncio.CancelledError
