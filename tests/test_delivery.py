@@ -164,7 +164,7 @@ async def test_a_heartbeat_that_misses_its_cancel_still_lets_the_batch_finish(
     send = sink.send
 
     async def send_then_say(events: Sequence[Event]) -> list[SinkError | None]:
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)  # the heartbeat (every 0.2 s) is inside extend by then
         outcomes = await send(events)
         sent.set()
         return outcomes
@@ -184,7 +184,7 @@ async def test_a_heartbeat_that_misses_its_cancel_still_lets_the_batch_finish(
     monkeypatch.setattr(store, "extend", extend_dropping_cancels)
     # A failed send: its event stays taken, so the heartbeat has a reason to go on.
     sink.failing = SinkError("webhook timed out after 1s")
-    worker = DeliveryWorker(store, sink, retry_schedule=(0, 0), visibility_timeout=0.15)
+    worker = DeliveryWorker(store, sink, retry_schedule=(0, 0), visibility_timeout=0.6)
     task = asyncio.create_task(worker.deliver_batch())
     done, _ = await asyncio.wait({task}, timeout=5)
     assert done, "the worker waited for a heartbeat that had missed its cancel"
